@@ -1,0 +1,20 @@
+#pragma once
+/// The saqhost commands, behind the command-line parsing.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+namespace saq::host {
+
+struct CommandLine {
+  std::string command, pipeline, describe;
+  std::vector<std::string> overrides, plugin_paths;
+};
+
+/// Runs `run`, `validate` or `plugins`; returns the exit status. Throws InputError / RunError.
+int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log);
+std::string version_text();
+
+}  // namespace saq::host

@@ -1,0 +1,131 @@
+#include "engine.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <torch/cuda.h>
+
+#include "errors.hpp"
+#include "json.hpp"
+#include "session.hpp"
+
+namespace saq::host {
+
+namespace fs = std::filesystem;
+
+void SpdLog::write(LogLevel level, const std::string& m) const {
+  switch (level) {
+    case LogLevel::Debug: log_.debug(m); break;
+    case LogLevel::Info: log_.info(m); break;
+    case LogLevel::Warn: log_.warn(m); break;
+    case LogLevel::Error: log_.error(m); break;
+  }
+}
+
+std::shared_ptr<Optimizer> HostBuilder::optimizer(const Params& params, const Context& ctx) const {
+  const Component& c = registry_.require(Kind::Optimizer, params.use(), params.origin() + ": " + params.section());
+  return registry_.make<Optimizer>(c, params, ctx);
+}
+
+Context Session::context() const {
+  Context ctx;
+  ctx.device = device;
+  ctx.log = &plugin_log;
+  ctx.build = &builder;
+  ctx.data = info;
+  ctx.seed = static_cast<std::uint64_t>(pipeline.run->get<std::int64_t>("seed"));
+  return ctx;
+}
+
+namespace {
+
+c10::Device pick_device(const Params& run) {
+  std::string want = run.get<std::string>("device");
+  bool cuda = torch::cuda::is_available();
+  if (want == "cuda" && !cuda)
+    run.fail("device", "\"cuda\" requested, but this LibTorch sees no CUDA device (a CPU-only build, or no GPU); "
+                       "use \"cpu\" or \"auto\"");
+  return (want == "cuda" || (want == "auto" && cuda)) ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU);
+}
+
+/// Runs a factory or other setup step; whatever it throws is bad input (exit status 2).
+template <class F>
+auto setup(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(e.what());
+  }
+}
+
+std::string summary_json(const Session& s, double seconds) {
+  JsonObject o;
+  o.add("name", s.pipeline.run->get<std::string>("name")).add("pipeline", s.pipeline.file);
+  o.add("dataset", s.pipeline.data->use()).add("model", s.pipeline.model->use());
+  if (s.pipeline.optimizer) o.add("optimizer", s.pipeline.optimizer->use());
+  if (s.last_test) {
+    o.add("test_top1", s.last_test->top1).add("test_top5", s.last_test->top5).add("test_loss", s.last_test->loss);
+    o.add("test_samples", s.last_test->samples);
+  }
+  std::int64_t params = 0;
+  for (const auto& p : s.model->parameters()) params += p.numel();
+  o.add("parameters", params).add("epochs", s.epochs_trained).add("seconds", seconds);
+  o.add("device", s.device.str()).add("threads", static_cast<std::int64_t>(at::get_num_threads()));
+  o.add("seed", s.pipeline.run->get<std::int64_t>("seed"));
+  return o.str() + "\n";
+}
+
+}  // namespace
+
+fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log) {
+  const Params& run = *pipeline.run;
+  c10::Device device = setup([&] { return pick_device(run); });
+  RunDir dir(run.get<std::string>("out_dir"), run.get<std::string>("name"));
+  auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>((dir.path() / "saqhost.log").string());
+  log->sinks().push_back(file_sink);
+  struct DropSink {  // the logger outlives this run; its file sink must not
+    spdlog::logger& l;
+    ~DropSink() { l.sinks().pop_back(); }
+  } drop{*log};
+
+  auto threads = run.get<std::int64_t>("threads");
+  at::set_num_threads(threads > 0 ? static_cast<int>(threads)
+                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  at::manual_seed(static_cast<std::uint64_t>(run.get<std::int64_t>("seed")));
+  log->info("run directory {} (device {}, {} threads, seed {})", dir.path().string(), device.str(),
+            at::get_num_threads(), run.get<std::int64_t>("seed"));
+  write_text_atomically(dir.path() / "config.resolved.toml", pipeline.resolved_toml());
+
+  Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), dir, device, nullptr, {}, nullptr, {}, 0};
+  const Params& dp = *pipeline.data;
+  s.data = setup([&] { return registry.make<Dataset>(registry.require(Kind::Dataset, dp.use(), dp.origin()), dp, s.context()); });
+  s.info = s.data->info();
+  const Params& mp = *pipeline.model;
+  s.model = setup([&] { return registry.make<Model>(registry.require(Kind::Model, mp.use(), mp.origin()), mp, s.context()); });
+  s.model->to(device);
+  std::int64_t params = 0;
+  for (const auto& p : s.model->parameters()) params += p.numel();
+  log->info("dataset '{}' ({} classes), model '{}' ({} parameters)", dp.use(), s.info.num_classes, mp.use(), params);
+
+  auto t0 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < pipeline.stages.size(); ++i) {
+    const Params& stage = *pipeline.stages[i];
+    const auto index = static_cast<std::int64_t>(i);
+    if (stage.use() == "train") train(s, stage, index);
+    else evaluate(s, stage.get<std::string>("split"), stage.get<std::int64_t>("limit_batches"), index, s.epochs_trained);
+  }
+  save_checkpoint(s, "final.pt");
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  write_text_atomically(dir.path() / "summary.json", summary_json(s, seconds));
+  if (s.last_test)
+    log->info("done in {:.1f} s: test top1 {:.2f}% top5 {:.2f}%; results in {}", seconds, s.last_test->top1,
+              s.last_test->top5, dir.path().string());
+  return dir.path();
+}
+
+}  // namespace saq::host

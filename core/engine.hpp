@@ -1,0 +1,18 @@
+#pragma once
+/// Runs a validated pipeline: builds the components, runs the stages in order, writes the run directory.
+#include <filesystem>
+#include <memory>
+
+#include <spdlog/logger.h>
+
+#include "pipeline.hpp"
+#include "registry.hpp"
+
+namespace saq::host {
+
+/// Returns the run directory. Setup failures (a data file, a factory) are InputError; failures while
+/// training are RunError.
+std::filesystem::path run_pipeline(const Pipeline& pipeline, const Registry& registry,
+                                   std::shared_ptr<spdlog::logger> log);
+
+}  // namespace saq::host

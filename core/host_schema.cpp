@@ -1,0 +1,54 @@
+#include "host_schema.hpp"
+
+#include <stdexcept>
+
+namespace saq::host {
+
+Schema run_schema() {
+  Schema s;
+  s.string("name", "", "run name; the run directory is <out_dir>/<name> (default: the pipeline file's stem)");
+  s.string("out_dir", "runs", "folder that holds run directories");
+  s.integer("seed", 0, "seed of model initialisation, data order and augmentation").min(0);
+  s.choice("device", "auto", {"auto", "cpu", "cuda"}, "auto = cuda when this LibTorch has it, else cpu");
+  s.integer("threads", 0, "intra-op threads; 0 = all cores").min(0);
+  return s;
+}
+
+Schema data_host_schema() {
+  Schema s;
+  s.integer("batch_size", 128, "training batch size").min(1);
+  s.integer("eval_batch_size", 500, "evaluation batch size").min(1);
+  return s;
+}
+
+std::vector<std::string> stage_kinds() { return {"train", "eval"}; }
+
+Schema stage_schema(const std::string& kind) {
+  Schema s;
+  if (kind == "train") {
+    s.integer("epochs", 10, "passes over the training split").min(1);
+    s.choice("schedule", "cosine", {"constant", "cosine", "multistep", "step"}, "learning-rate schedule");
+    s.choice("lr_update", "epoch", {"epoch", "step"}, "evaluate the schedule once per epoch or at every step");
+    s.integers("milestones", {}, "multistep: epochs at which the rate is multiplied by gamma");
+    s.integer("step_size", 30, "step: epochs between multiplications by gamma").min(1);
+    s.real("gamma", 0.1, "multistep/step decay factor").above(0).max(1);
+    s.real("min_lr_factor", 0.0, "cosine: final rate as a fraction of the base rate").min(0).max(1);
+    s.real("warmup_epochs", 0.0, "linear warm-up from ~0 to the base rate, stepped per batch").min(0);
+    s.real("label_smoothing", 0.0, "cross-entropy label smoothing (PyTorch convention: eps/K on every class)")
+        .min(0).below(1);
+    s.boolean("decay_norm_and_bias", true, "apply weight decay to BatchNorm and bias parameters too");
+    s.integer("eval_every", 1, "evaluate on the test split every N epochs (and after the last); 0 = last only")
+        .min(0);
+    s.integer("log_every", 100, "log a training line every N steps; 0 = never").min(0);
+    s.integer("limit_batches", 0, "use at most N batches per epoch; 0 = all (smoke runs)").min(0);
+    return s;
+  }
+  if (kind == "eval") {
+    s.choice("split", "test", {"train", "test"}, "split to evaluate");
+    s.integer("limit_batches", 0, "use at most N batches; 0 = all").min(0);
+    return s;
+  }
+  throw std::logic_error("no stage kind " + kind);
+}
+
+}  // namespace saq::host

@@ -1,0 +1,17 @@
+#pragma once
+/// The schemas of what the host itself reads: [run], the host keys of [data], and each stage kind.
+#include <string>
+#include <vector>
+
+#include <saq/params.hpp>
+
+namespace saq::host {
+
+Schema run_schema();
+/// Keys of [data] that the host reads (batch sizes) besides the dataset plugin's own.
+Schema data_host_schema();
+/// The stage kinds ("train", "eval") and their schemas.
+std::vector<std::string> stage_kinds();
+Schema stage_schema(const std::string& kind);
+
+}  // namespace saq::host

@@ -1,0 +1,94 @@
+// saqhost: runs sharpness-aware quantization pipelines; every component comes from a plugin.
+#include <cstdlib>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "commands.hpp"
+#include "errors.hpp"
+
+namespace po = boost::program_options;
+using namespace saq::host;
+
+namespace {
+
+const char* kUsage =
+    "usage: saqhost <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run PIPELINE.toml [--set key=value]...    train and evaluate; results in runs/<name>/\n"
+    "  validate PIPELINE.toml [--set key=value]... check a pipeline without running it\n"
+    "  plugins [--describe NAME]                 list components, or one component's parameters\n"
+    "\n"
+    "exit status: 0 done, 1 failed while running, 2 bad input (pipeline, key, plugin or data file)\n";
+
+int dispatch(int argc, char** argv) {
+  po::options_description common("options");
+  common.add_options()
+      ("help,h", "show this help")
+      ("version", "print the version and the SDK ABI")
+      ("set,s", po::value<std::vector<std::string>>()->composing(), "override a pipeline value: section.key=value")
+      ("plugin-path,P", po::value<std::vector<std::string>>()->composing(),
+       "also load plugins from this folder or file (searched before $SAQ_PLUGIN_PATH)")
+      ("describe", po::value<std::string>(), "plugins: print the parameters of this component")
+      ("quiet,q", "log warnings and errors only");
+  po::options_description hidden;
+  hidden.add_options()("command", po::value<std::string>())("pipeline", po::value<std::string>());
+  po::options_description all;
+  all.add(common).add(hidden);
+  po::positional_options_description pos;
+  pos.add("command", 1).add("pipeline", 1);
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "saqhost: error: " << e.what() << "\n\n" << kUsage << common;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << kUsage << "\n" << common;
+    return 0;
+  }
+  if (vm.count("version")) {
+    std::cout << version_text() << "\n";
+    return 0;
+  }
+  if (!vm.count("command")) {
+    std::cerr << kUsage << "\n" << common;
+    return 2;
+  }
+  auto list = [&](const char* k) {
+    return vm.count(k) ? vm[k].as<std::vector<std::string>>() : std::vector<std::string>{};
+  };
+  CommandLine cl;
+  cl.command = vm["command"].as<std::string>();
+  cl.pipeline = vm.count("pipeline") ? vm["pipeline"].as<std::string>() : "";
+  cl.overrides = list("set");
+  cl.plugin_paths = list("plugin-path");
+  cl.describe = vm.count("describe") ? vm["describe"].as<std::string>() : "";
+
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  auto log = std::make_shared<spdlog::logger>("saqhost", console);
+  log->set_pattern("[%H:%M:%S] %^%l%$ %v");
+  log->set_level(vm.count("quiet") ? spdlog::level::warn : spdlog::level::info);
+  log->flush_on(spdlog::level::info);
+  return run_command(cl, log);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return dispatch(argc, argv);
+  } catch (const InputError& e) {
+    std::cerr << "saqhost: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "saqhost: error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,68 @@
+#include "run_dir.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "errors.hpp"
+
+namespace saq::host {
+
+namespace fs = std::filesystem;
+
+namespace {
+void sync_path(const fs::path& p, bool directory) {
+  int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) throw RunError(p.string() + ": cannot open to sync: " + std::strerror(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw RunError(p.string() + ": fsync failed: " + std::strerror(err));
+}
+}  // namespace
+
+void write_atomically(const fs::path& path, const std::function<void(const fs::path&)>& write) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  try {
+    write(tmp);
+    sync_path(tmp, false);
+    fs::rename(tmp, path);
+    sync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path(), true);
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw RunError("cannot write " + path.string() + " (the previous version, if any, is intact): " + e.what());
+  }
+}
+
+void write_text_atomically(const fs::path& path, const std::string& text) {
+  write_atomically(path, [&](const fs::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error(std::string("write failed: ") + std::strerror(errno));
+  });
+}
+
+RunDir::RunDir(const fs::path& out_dir, const std::string& name) {
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw InputError("run.out_dir: cannot create " + out_dir.string() + ": " + ec.message());
+  path_ = out_dir / name;
+  for (int i = 1; fs::exists(path_); ++i) path_ = out_dir / (name + "." + std::to_string(i));
+  fs::create_directories(path_ / "checkpoints", ec);
+  if (ec) throw InputError("run.out_dir: cannot create " + path_.string() + ": " + ec.message());
+  metrics_.open(path_ / "metrics.jsonl", std::ios::app);
+  if (!metrics_) throw InputError("run.out_dir: cannot write in " + path_.string());
+}
+
+void RunDir::metrics(const std::string& json_line) {
+  metrics_ << json_line << '\n';
+  metrics_.flush();
+  if (!metrics_) throw RunError((path_ / "metrics.jsonl").string() + ": write failed: " + std::strerror(errno));
+}
+
+}  // namespace saq::host

@@ -1,0 +1,185 @@
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <torch/serialize/output-archive.h>
+
+#include "errors.hpp"
+#include "json.hpp"
+#include "loss.hpp"
+#include "schedule.hpp"
+#include "session.hpp"
+
+namespace saq::host {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+/// Norm and bias parameters (one dimension or less) form their own group when they take no weight decay.
+std::vector<ParamGroup> param_groups(Model& model, bool decay_norm_and_bias) {
+  ParamGroup main{"weights", {}, std::nullopt, std::nullopt};
+  ParamGroup plain{"norm_and_bias", {}, std::nullopt, 0.0};
+  for (const auto& p : model.parameters()) {
+    if (!p.requires_grad()) continue;
+    (!decay_norm_and_bias && p.dim() <= 1 ? plain : main).params.push_back(p);
+  }
+  std::vector<ParamGroup> groups{main};
+  if (!plain.params.empty()) groups.push_back(plain);
+  return groups;
+}
+
+}  // namespace
+
+Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_batches, std::int64_t stage,
+                    std::int64_t epoch) {
+  LoaderSpec spec;
+  spec.split = split;
+  spec.batch_size = s.pipeline.data->get<std::int64_t>("eval_batch_size");
+  spec.train = false;
+  spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
+  auto loader = s.data->loader(spec);
+  s.model->eval();
+  at::NoGradGuard no_grad;
+  Evaluation ev;
+  ev.split = split;
+  double loss_sum = 0;
+  Correct correct_sum;
+  std::int64_t batches = 0;
+  auto t0 = Clock::now();
+  Batch b;
+  while ((limit_batches == 0 || batches < limit_batches) && loader->next(b)) {
+    at::Tensor x = b.x.to(s.device), y = b.y.to(s.device);
+    at::Tensor logits = s.model->forward(x);
+    loss_sum += cross_entropy_per_sample(logits, y, 0.0).sum().item<double>();
+    Correct c = count_correct(logits, y);
+    correct_sum.top1 += c.top1;
+    correct_sum.top5 += c.top5;
+    ev.samples += y.size(0);
+    ++batches;
+  }
+  s.model->train();
+  if (ev.samples == 0) throw RunError("split '" + split + "' gave no samples to evaluate");
+  ev.loss = loss_sum / static_cast<double>(ev.samples);
+  ev.top1 = 100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(ev.samples);
+  ev.top5 = 100.0 * static_cast<double>(correct_sum.top5) / static_cast<double>(ev.samples);
+  ev.ms_per_batch = ms_since(t0) / static_cast<double>(batches);
+  s.dir.metrics(JsonObject()
+                    .add("stage", stage).add("epoch", epoch).add("split", split)
+                    .add("loss", ev.loss).add("top1", ev.top1).add("top5", ev.top5)
+                    .add("samples", ev.samples).add("step_ms", ev.ms_per_batch).str());
+  s.log.info("stage {} epoch {} {}: loss {:.4f} top1 {:.2f}% top5 {:.2f}% ({} samples)", stage, epoch, split,
+             ev.loss, ev.top1, ev.top5, ev.samples);
+  if (split == "test") s.last_test = ev;
+  return ev;
+}
+
+void train(Session& s, const Params& stage, std::int64_t index) {
+  const auto epochs = stage.get<std::int64_t>("epochs");
+  const auto limit = stage.get<std::int64_t>("limit_batches");
+  const auto log_every = stage.get<std::int64_t>("log_every");
+  const auto eval_every = stage.get<std::int64_t>("eval_every");
+  const double smoothing = stage.get<double>("label_smoothing");
+
+  LoaderSpec spec;
+  spec.split = "train";
+  spec.batch_size = s.pipeline.data->get<std::int64_t>("batch_size");
+  spec.train = true;
+  spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
+  std::unique_ptr<Loader> loader;
+  std::shared_ptr<Optimizer> opt;
+  try {
+    loader = s.data->loader(spec);
+    Context ctx = s.context();
+    ctx.groups = param_groups(*s.model, stage.get<bool>("decay_norm_and_bias"));
+    const Params& op = *s.pipeline.optimizer;
+    opt = s.registry.make<Optimizer>(s.registry.require(Kind::Optimizer, op.use(), op.origin()), op, ctx);
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(e.what());
+  }
+  std::int64_t steps = loader->num_batches();
+  if (limit > 0) steps = std::min(steps, limit);
+  LrSchedule schedule(stage, steps);
+  s.log.info("stage {} (train): {} epochs x {} steps, batch {}, optimizer '{}'", index, epochs, steps,
+             spec.batch_size, s.pipeline.optimizer->use());
+
+  s.model->train();
+  for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
+    loader->start_epoch(epoch);
+    double loss_sum = 0, ms_sum = 0;
+    Correct correct_sum;
+    std::int64_t seen = 0;
+    Batch batch;
+    for (std::int64_t step = 0; step < steps && loader->next(batch); ++step) {
+      opt->set_lr_factor(schedule.factor(epoch, step));
+      at::Tensor x = batch.x.to(s.device), y = batch.y.to(s.device);
+      at::Tensor clean_logits;  // the first full-batch pass gives the reported accuracy
+      LossFn loss_fn = [&](const at::Tensor& rows) {
+        at::Tensor xs = rows.defined() ? x.index_select(0, rows) : x;
+        at::Tensor ys = rows.defined() ? y.index_select(0, rows) : y;
+        at::Tensor logits = s.model->forward(xs);
+        if (!clean_logits.defined() && !rows.defined()) clean_logits = logits.detach();
+        return cross_entropy_per_sample(logits, ys, smoothing);
+      };
+      auto t0 = Clock::now();
+      StepResult r = opt->step(loss_fn);
+      double ms = ms_since(t0);
+      if (!std::isfinite(r.loss))
+        throw RunError(fmt::format("non-finite training loss ({}) at stage {}, epoch {}, step {}; the last "
+                                   "checkpoint in {} is intact",
+                                   r.loss, index, epoch + 1, step + 1, (s.dir.path() / "checkpoints").string()));
+      const std::int64_t n = y.size(0);
+      loss_sum += r.loss * static_cast<double>(n);
+      ms_sum += ms;
+      seen += n;
+      if (clean_logits.defined()) {
+        Correct c = count_correct(clean_logits, y);
+        correct_sum.top1 += c.top1;
+        correct_sum.top5 += c.top5;
+      }
+      if (log_every > 0 && (step + 1) % log_every == 0) {
+        s.log.info("stage {} epoch {}/{} step {}/{}: loss {:.4f} lr {:.4g} {:.0f} img/s", index, epoch + 1, epochs,
+                   step + 1, steps, r.loss, opt->lr(), 1000.0 * static_cast<double>(n) / ms);
+        s.dir.metrics(JsonObject()
+                          .add("stage", index).add("epoch", epoch + 1).add("step", epoch * steps + step + 1)
+                          .add("split", "train_step").add("loss", r.loss).add("lr", opt->lr())
+                          .add("sharpness", r.sharpness).add("step_ms", ms).str());
+      }
+    }
+    if (seen == 0) throw RunError("the training split gave no batches");
+    const double steps_done = static_cast<double>(seen) / static_cast<double>(spec.batch_size);
+    s.dir.metrics(JsonObject()
+                      .add("stage", index).add("epoch", epoch + 1).add("step", (epoch + 1) * steps)
+                      .add("split", "train").add("loss", loss_sum / static_cast<double>(seen))
+                      .add("top1", 100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(seen))
+                      .add("top5", 100.0 * static_cast<double>(correct_sum.top5) / static_cast<double>(seen))
+                      .add("lr", opt->lr()).add("step_ms", ms_sum / std::max(1.0, std::ceil(steps_done)))
+                      .add("images_per_s", 1000.0 * static_cast<double>(seen) / ms_sum).str());
+    s.log.info("stage {} epoch {}/{} train: loss {:.4f} top1 {:.2f}% ({:.0f} img/s)", index, epoch + 1, epochs,
+               loss_sum / static_cast<double>(seen),
+               100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(seen),
+               1000.0 * static_cast<double>(seen) / ms_sum);
+    ++s.epochs_trained;
+    bool last = epoch + 1 == epochs;
+    if (last || (eval_every > 0 && (epoch + 1) % eval_every == 0)) evaluate(s, "test", 0, index, epoch + 1);
+  }
+  save_checkpoint(s, "stage" + std::to_string(index) + ".pt");
+}
+
+void save_checkpoint(const Session& s, const std::string& name) {
+  write_atomically(s.dir.checkpoint(name), [&](const std::filesystem::path& tmp) {
+    torch::serialize::OutputArchive archive;
+    s.model->save(archive);
+    archive.save_to(tmp.string());
+  });
+}
+
+}  // namespace saq::host

@@ -1,0 +1,78 @@
+#include "idx.hpp"
+
+#include <zlib.h>
+
+#include <memory>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+
+namespace saq::plugins {
+
+namespace {
+
+struct GzFile {
+  gzFile f;
+  ~GzFile() {
+    if (f) gzclose(f);
+  }
+};
+
+[[noreturn]] void bad(const std::string& path, const std::string& why) {
+  throw std::runtime_error(path + ": " + why);
+}
+
+/// Reads exactly n bytes; returns how many it got before the end of the stream.
+std::int64_t read_some(GzFile& in, const std::string& path, std::uint8_t* dst, std::int64_t n) {
+  std::int64_t got = 0;
+  while (got < n) {
+    unsigned chunk = static_cast<unsigned>(std::min<std::int64_t>(n - got, 1 << 30));
+    int r = gzread(in.f, dst + got, chunk);
+    if (r < 0) {
+      int code = 0;
+      const char* msg = gzerror(in.f, &code);
+      bad(path, std::string("corrupt gzip data (") + (msg ? msg : "?") + ")");
+    }
+    if (r == 0) {
+      int code = 0;
+      const char* msg = gzerror(in.f, &code);
+      if (code != Z_OK && code != Z_BUF_ERROR) bad(path, std::string("corrupt gzip data (") + (msg ? msg : "?") + ")");
+      break;
+    }
+    got += r;
+  }
+  return got;
+}
+
+}  // namespace
+
+at::Tensor read_idx_u8(const std::string& path, std::int64_t want_ndim) {
+  GzFile in{gzopen(path.c_str(), "rb")};
+  if (!in.f) bad(path, "cannot open");
+  std::uint8_t magic[4];
+  if (read_some(in, path, magic, 4) != 4) bad(path, "truncated: shorter than the 4-byte IDX magic");
+  if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08)
+    bad(path, "not an IDX file of unsigned bytes (magic " + std::to_string(magic[0]) + " " + std::to_string(magic[1]) +
+                  " " + std::to_string(magic[2]) + ", want 0 0 8)");
+  if (magic[3] != want_ndim)
+    bad(path, "has " + std::to_string(magic[3]) + " dimensions, want " + std::to_string(want_ndim));
+  std::vector<std::int64_t> dims(want_ndim);
+  std::int64_t total = 1;
+  for (auto& d : dims) {
+    std::uint8_t b[4];
+    if (read_some(in, path, b, 4) != 4) bad(path, "truncated inside the IDX header");
+    d = (std::int64_t{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
+    if (d <= 0 || d > (1 << 28)) bad(path, "implausible dimension " + std::to_string(d) + " in the header");
+    total *= d;
+  }
+  at::Tensor out = at::empty(dims, at::kByte);
+  std::int64_t got = read_some(in, path, out.data_ptr<std::uint8_t>(), total);
+  if (got != total)
+    bad(path, "truncated: the header promises " + std::to_string(total) + " data bytes, the file holds " +
+                  std::to_string(got));
+  std::uint8_t extra;
+  if (read_some(in, path, &extra, 1) != 0) bad(path, "has bytes past the " + std::to_string(total) + " the header promises");
+  return out;
+}
+
+}  // namespace saq::plugins

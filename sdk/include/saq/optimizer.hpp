@@ -1,0 +1,58 @@
+#pragma once
+/// Optimizer plugins. The engine calls only step(loss_fn): the optimizer owns every forward/backward pass,
+/// so one-pass (SGD), two-pass (SAM, ASAM) and subset (ESAM) methods share one contract.
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include <saq/params.hpp>
+
+namespace torch::serialize {
+class InputArchive;
+class OutputArchive;
+}  // namespace torch::serialize
+
+namespace saq {
+
+/// Runs a forward pass on the current batch (or only its rows `rows`, when defined) and returns the
+/// per-sample losses [B], not reduced, with no backward. Owned by the host.
+using LossFn = std::function<at::Tensor(const at::Tensor& rows)>;
+
+/// Parameters that share learning-rate and weight-decay settings; unset values take the optimizer's own.
+struct ParamGroup {
+  std::string name;
+  std::vector<at::Tensor> params;
+  std::optional<double> lr;
+  std::optional<double> weight_decay;
+};
+
+/// What one step measured. Sharpness is L(w+ε) − L(w); NaN where the optimizer does not perturb.
+struct StepResult {
+  double loss = std::numeric_limits<double>::quiet_NaN();
+  double sharpness = std::numeric_limits<double>::quiet_NaN();
+  double perturbation_norm = std::numeric_limits<double>::quiet_NaN();
+};
+
+class SAQ_VISIBLE Optimizer {
+ public:
+  static constexpr Kind kind = Kind::Optimizer;
+  using Interface = Optimizer;
+  virtual ~Optimizer() = default;
+  /// One training step on the current batch: every pass it needs, then the parameter update.
+  virtual StepResult step(const LossFn& loss_fn) = 0;
+  /// One update from the gradients already in .grad() (what a wrapping optimizer calls).
+  virtual void apply_gradients() = 0;
+  virtual void zero_grad() = 0;
+  /// Sets every group's learning rate to factor × its base rate (the host's schedule).
+  virtual void set_lr_factor(double factor) = 0;
+  /// The current learning rate of the first group.
+  virtual double lr() const = 0;
+  virtual void save(torch::serialize::OutputArchive& archive) const = 0;
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
+};
+
+}  // namespace saq

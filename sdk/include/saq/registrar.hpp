@@ -1,0 +1,68 @@
+#pragma once
+/// How a plugin hands its components to the host: typed factories, each with a parameter schema.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <c10/core/Device.h>
+
+#include <saq/dataset.hpp>
+#include <saq/log.hpp>
+#include <saq/model.hpp>
+#include <saq/optimizer.hpp>
+#include <saq/params.hpp>
+
+namespace saq {
+
+struct Context;
+
+/// Builds nested components by name (SAM builds its `base` optimizer this way). Implemented by the host.
+class SAQ_VISIBLE Builder {
+ public:
+  virtual std::shared_ptr<Optimizer> optimizer(const Params& params, const Context& ctx) const = 0;
+
+ protected:
+  ~Builder() = default;
+};
+
+/// What a factory may use besides its parameters. Models read `data`; optimizers read `groups`.
+struct Context {
+  c10::Device device = c10::Device(c10::kCPU);
+  const Log* log = nullptr;
+  const Builder* build = nullptr;
+  DataInfo data;
+  std::vector<ParamGroup> groups;
+  std::uint64_t seed = 0;
+};
+
+template <class I>
+using Factory = std::unique_ptr<I> (*)(const Params&, const Context&);
+
+/// A component as the host lists it.
+struct ComponentDesc {
+  std::string name;
+  std::string description;
+  Kind kind;
+  Schema schema;
+};
+
+/// Passed to a plugin's registration block; never a static. T must have `static Schema schema()` and a
+/// constructor T(const Params&, const Context&).
+class SAQ_VISIBLE Registrar {
+ public:
+  template <class T>
+  void add(const std::string& name, const std::string& description) {
+    using I = typename T::Interface;
+    Factory<I> make = [](const Params& p, const Context& c) -> std::unique_ptr<I> { return std::make_unique<T>(p, c); };
+    put(ComponentDesc{name, description, I::kind, T::schema()}, make);
+  }
+
+ protected:
+  ~Registrar() = default;
+  virtual void put(ComponentDesc desc, Factory<Dataset> make) = 0;
+  virtual void put(ComponentDesc desc, Factory<Model> make) = 0;
+  virtual void put(ComponentDesc desc, Factory<Optimizer> make) = 0;
+};
+
+}  // namespace saq

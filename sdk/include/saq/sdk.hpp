@@ -1,0 +1,10 @@
+#pragma once
+/// Everything a plugin includes.
+#include <saq/abi.hpp>
+#include <saq/dataset.hpp>
+#include <saq/layers.hpp>
+#include <saq/log.hpp>
+#include <saq/model.hpp>
+#include <saq/optimizer.hpp>
+#include <saq/params.hpp>
+#include <saq/registrar.hpp>

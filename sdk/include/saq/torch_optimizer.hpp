@@ -1,0 +1,44 @@
+#pragma once
+/// Adapts a torch::optim optimizer to saq::Optimizer: one forward, one backward of the mean loss, one update.
+#include <memory>
+#include <vector>
+
+#include <torch/optim/optimizer.h>
+
+#include <saq/optimizer.hpp>
+
+namespace saq {
+
+class SAQ_VISIBLE TorchOptimizer : public Optimizer {
+ public:
+  explicit TorchOptimizer(std::unique_ptr<torch::optim::Optimizer> impl);
+  StepResult step(const LossFn& loss_fn) override;
+  void apply_gradients() override;
+  void zero_grad() override;
+  void set_lr_factor(double factor) override;
+  double lr() const override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+  torch::optim::Optimizer& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<torch::optim::Optimizer> impl_;
+  std::vector<double> base_lrs_;
+};
+
+/// Parameter groups for torch::optim: each ParamGroup with its lr/weight-decay overrides applied to a copy
+/// of `defaults`. Options must offer lr() and weight_decay() setters (SGD, Adam, AdamW do).
+template <class Options>
+std::vector<torch::optim::OptimizerParamGroup> torch_groups(const std::vector<ParamGroup>& groups,
+                                                            const Options& defaults) {
+  std::vector<torch::optim::OptimizerParamGroup> out;
+  for (const auto& g : groups) {
+    auto options = std::make_unique<Options>(defaults);
+    if (g.lr) options->lr(*g.lr);
+    if (g.weight_decay) options->weight_decay(*g.weight_decay);
+    out.emplace_back(g.params, std::move(options));
+  }
+  return out;
+}
+
+}  // namespace saq

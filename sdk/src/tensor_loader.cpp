@@ -1,0 +1,128 @@
+#include <saq/tensor_loader.hpp>
+
+#include <algorithm>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include <ATen/ATen.h>
+
+namespace saq {
+
+namespace {
+
+/// splitmix64: a small, well-mixed, platform-independent generator; the data order must not depend on
+/// LibTorch's RNG, which other code also draws from.
+struct SplitMix {
+  std::uint64_t state;
+  std::uint64_t next() {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t below(std::uint64_t n) { return next() % n; }
+};
+
+std::uint64_t mix(std::uint64_t a, std::uint64_t b) { return SplitMix{a * 0x2545f4914f6cdd1dULL ^ b}.next(); }
+
+class TensorLoader final : public Loader {
+ public:
+  TensorLoader(std::shared_ptr<const ImageSet> data, const LoaderSpec& spec, const Normalize& norm,
+               const Augment& augment)
+      : data_(std::move(data)), spec_(spec), augment_(augment) {
+    const std::int64_t total = data_->images.size(0);
+    std::int64_t end = spec.end < 0 ? total : spec.end;
+    if (spec.batch_size <= 0) throw std::invalid_argument("batch_size must be > 0, got " + std::to_string(spec.batch_size));
+    if (spec.begin < 0 || spec.begin >= end || end > total)
+      throw std::invalid_argument("split '" + spec.split + "' has " + std::to_string(total) + " samples; the range [" +
+                                  std::to_string(spec.begin) + ", " + std::to_string(end) + ") is not inside it");
+    begin_ = spec.begin;
+    count_ = end - spec.begin;
+    const std::int64_t channels = data_->images.size(1);
+    if (static_cast<std::int64_t>(norm.mean.size()) != channels || norm.std.size() != norm.mean.size())
+      throw std::invalid_argument("normalisation needs " + std::to_string(channels) + " means and stds");
+    mean_ = at::tensor(std::vector<float>(norm.mean.begin(), norm.mean.end())).view({1, channels, 1, 1});
+    inv_std_ = at::tensor(std::vector<float>(norm.std.begin(), norm.std.end())).reciprocal().view({1, channels, 1, 1});
+    start_epoch(0, 0);
+  }
+
+  std::int64_t num_samples() const override { return count_; }
+  std::int64_t num_batches() const override {
+    return spec_.drop_last ? count_ / spec_.batch_size : (count_ + spec_.batch_size - 1) / spec_.batch_size;
+  }
+
+  void start_epoch(std::int64_t epoch, std::int64_t first_batch) override {
+    epoch_ = epoch;
+    order_.resize(count_);
+    std::iota(order_.begin(), order_.end(), begin_);
+    if (spec_.train) {  // Fisher–Yates, seeded by (seed, epoch)
+      SplitMix rng{mix(spec_.seed, static_cast<std::uint64_t>(epoch))};
+      for (std::int64_t i = count_ - 1; i > 0; --i) std::swap(order_[i], order_[rng.below(i + 1)]);
+    }
+    pos_ = std::min(first_batch * spec_.batch_size, count_);
+  }
+
+  bool next(Batch& out) override {
+    std::int64_t remaining = count_ - pos_;
+    if (remaining <= 0 || (spec_.drop_last && remaining < spec_.batch_size)) return false;
+    std::int64_t n = std::min(spec_.batch_size, remaining);
+    at::Tensor idx = at::from_blob(order_.data() + pos_, {n}, at::kLong).clone();
+    at::Tensor images = data_->images.index_select(0, idx).contiguous();
+    if (spec_.train && (augment_.pad > 0 || augment_.flip)) images = augmented(images, pos_);
+    out.x = images.to(at::kFloat).mul_(1.0 / 255).sub_(mean_).mul_(inv_std_);
+    out.y = data_->labels.index_select(0, idx);
+    pos_ += n;
+    return true;
+  }
+
+ private:
+  /// Shift by (dy, dx) ∈ [−pad, pad]² with zero fill (= pad, then crop), then maybe mirror; per sample, with
+  /// draws keyed on (seed, epoch, position in the epoch).
+  at::Tensor augmented(const at::Tensor& in, std::int64_t first) const {
+    const std::int64_t n = in.size(0), c = in.size(1), h = in.size(2), w = in.size(3);
+    at::Tensor out = at::zeros_like(in);
+    const std::uint8_t* src = in.data_ptr<std::uint8_t>();
+    std::uint8_t* dst = out.data_ptr<std::uint8_t>();
+    const std::int64_t p = augment_.pad;
+    for (std::int64_t i = 0; i < n; ++i) {
+      SplitMix rng{mix(mix(spec_.seed, static_cast<std::uint64_t>(epoch_)) + 1, static_cast<std::uint64_t>(first + i))};
+      std::int64_t dy = p ? static_cast<std::int64_t>(rng.below(2 * p + 1)) - p : 0;
+      std::int64_t dx = p ? static_cast<std::int64_t>(rng.below(2 * p + 1)) - p : 0;
+      bool flip = augment_.flip && (rng.next() & 1);
+      for (std::int64_t ch = 0; ch < c; ++ch) {
+        const std::uint8_t* s = src + (i * c + ch) * h * w;
+        std::uint8_t* d = dst + (i * c + ch) * h * w;
+        for (std::int64_t y = 0; y < h; ++y) {
+          std::int64_t sy = y + dy;
+          if (sy < 0 || sy >= h) continue;
+          for (std::int64_t x = 0; x < w; ++x) {
+            std::int64_t sx = (flip ? w - 1 - x : x) + dx;
+            if (sx >= 0 && sx < w) d[y * w + x] = s[sy * w + sx];
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  std::shared_ptr<const ImageSet> data_;
+  LoaderSpec spec_;
+  Augment augment_;
+  at::Tensor mean_, inv_std_;
+  std::int64_t begin_ = 0, count_ = 0, pos_ = 0, epoch_ = 0;
+  std::vector<std::int64_t> order_;
+};
+
+}  // namespace
+
+std::unique_ptr<Loader> make_tensor_loader(std::shared_ptr<const ImageSet> data, const LoaderSpec& spec,
+                                           const Normalize& norm, const Augment& augment) {
+  if (!data || data->images.dim() != 4 || data->images.scalar_type() != at::kByte)
+    throw std::invalid_argument("tensor loader: images must be uint8 [N, C, H, W]");
+  if (data->labels.dim() != 1 || data->labels.size(0) != data->images.size(0))
+    throw std::invalid_argument("tensor loader: need one label per image");
+  return std::make_unique<TensorLoader>(std::move(data), spec, norm, augment);
+}
+
+}  // namespace saq
