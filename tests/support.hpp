@@ -1,0 +1,46 @@
+#pragma once
+/// Helpers shared by the test executables.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "pipeline.hpp"
+#include "registry.hpp"
+
+namespace saq::test {
+
+/// The registry of this build tree's plugins (loaded once, from $SAQ_PLUGIN_PATH).
+const host::Registry& registry();
+
+/// A fresh folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_file(const std::filesystem::path& path, const std::string& text);
+std::string read_file(const std::filesystem::path& path);
+
+/// Validates a pipeline written from `text` into a temp file named `name`.
+host::Pipeline pipeline_from_text(const TempDir& dir, const std::string& text,
+                                  const std::vector<std::string>& overrides = {},
+                                  const std::string& name = "pipeline.toml");
+
+/// The message of the InputError that loading `text` throws, or "" when it loads.
+std::string pipeline_error(const TempDir& dir, const std::string& text, const std::vector<std::string>& overrides = {});
+
+/// An environment variable the test suite sets (see tests/meson.build).
+std::string env(const char* name);
+
+/// Runs a shell command, capturing stdout+stderr; returns the exit status.
+int run_command(const std::string& command, std::string& output);
+
+}  // namespace saq::test
