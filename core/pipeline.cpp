@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <set>
+#include <map>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -71,7 +71,7 @@ void set_path(toml::node& node, const std::vector<std::string>& path, size_t i, 
   set_path(*tbl->get(key), path, i + 1, value, text);
 }
 
-void apply_override(toml::table& root, const std::string& text, std::set<std::string>& overridden) {
+void apply_override(toml::table& root, const std::string& text, std::map<std::string, std::string>& overridden) {
   auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0) throw InputError("--set " + text + ": expected section.key=value");
   std::string key = text.substr(0, eq), raw = text.substr(eq + 1);
@@ -87,17 +87,18 @@ void apply_override(toml::table& root, const std::string& text, std::set<std::st
   set_path(root, path, 0, *parsed.get("v"), text);
   std::string norm;
   for (const auto& p : path) norm += (norm.empty() ? "" : ".") + (p == "*" || std::isdigit(p[0]) ? "#" : p);
-  overridden.insert(norm);
+  overridden[norm] = text;
 }
 
 class Checker {
  public:
-  Checker(std::string file, const Registry& reg, std::set<std::string> overridden)
+  Checker(std::string file, const Registry& reg, std::map<std::string, std::string> overridden)
       : file_(std::move(file)), reg_(reg), overridden_(std::move(overridden)) {}
 
   /// "file:line:col", or "--set" for values that came from an override.
   std::string where(const toml::node& n, const std::string& norm_path) const {
-    if (overridden_.count(norm_path)) return "--set " + norm_path;
+    auto o = overridden_.find(norm_path);
+    if (o != overridden_.end()) return "--set " + o->second;
     const auto& src = n.source();
     if (src.begin.line == 0) return file_;
     return file_ + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
@@ -135,7 +136,8 @@ class Checker {
       std::string kpath = path + "." + key, knorm = norm + "." + key;
       const ParamSpec* spec = schema.find(key);
       if (!spec) {
-        std::string msg = where(node, knorm) + ": " + kpath + ": unknown key for " + owner;
+        std::string at = file_ + ":" + std::to_string(k.source().begin.line) + ":" + std::to_string(k.source().begin.column);
+        std::string msg = (k.source().begin.line ? at : where(node, knorm)) + ": " + kpath + ": unknown key for " + owner;
         std::string hint = did_you_mean(key, accepted);
         if (!hint.empty()) msg += "; " + hint;
         msg += accepted.empty() ? " (it takes no parameters)" : " (accepted: " + join(accepted) + ")";
@@ -213,7 +215,7 @@ class Checker {
 
   std::string file_;
   const Registry& reg_;
-  std::set<std::string> overridden_;
+  std::map<std::string, std::string> overridden_;
 };
 
 ParamsPtr host_section(const Checker& check, const toml::table& root, const std::string& name, const Schema& schema,
@@ -239,7 +241,7 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
     throw InputError(file + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
                      ": TOML syntax error: " + std::string(e.description()));
   }
-  std::set<std::string> overridden;
+  std::map<std::string, std::string> overridden;
   for (const auto& o : overrides) apply_override(root, o, overridden);
   Checker check(file, registry, overridden);
 

@@ -41,7 +41,8 @@ std::string number_text(double v) {
 
 std::string ParamSpec::range_text() const {
   if (std::isinf(lo) && std::isinf(hi)) return "";
-  return std::string(lo_open ? "(" : "[") + number_text(lo) + ", " + number_text(hi) + (hi_open ? ")" : "]");
+  return std::string(lo_open || std::isinf(lo) ? "(" : "[") + number_text(lo) + ", " + number_text(hi) +
+         (hi_open || std::isinf(hi) ? ")" : "]");
 }
 
 std::string ParamSpec::check(double v) const {

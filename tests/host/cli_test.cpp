@@ -1,0 +1,183 @@
+// saqhost as a user meets it: every bad input exits 2 with a message naming the file, line and key.
+#include "doctest_torch.hpp"
+
+#include <filesystem>
+
+#include "support.hpp"
+
+namespace fs = std::filesystem;
+using saq::test::TempDir;
+
+namespace {
+
+const char* kGood = R"([run]
+name = "cli"
+[data]
+use = "synthetic"
+train_samples = 256
+test_samples = 64
+batch_size = 64
+[model]
+use = "small_cnn"
+width = 4
+[optimizer]
+use = "sgd"
+lr = 0.05
+[[stage]]
+use = "train"
+epochs = 1
+)";
+
+struct Result {
+  int status;
+  std::string output;
+};
+
+Result saqhost(const std::string& args) {
+  Result r;
+  r.status = saq::test::run_command(saq::test::env("SAQHOST") + " " + args, r.output);
+  return r;
+}
+
+Result with_pipeline(const TempDir& dir, const std::string& text, const std::string& command = "validate",
+                     const std::string& extra = "") {
+  saq::test::write_file(dir / "p.toml", text);
+  return saqhost(command + " " + (dir / "p.toml").string() + " " + extra);
+}
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+bool has(const Result& r, const std::string& s) { return r.output.find(s) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("a valid pipeline validates and prints its resolved form") {
+  TempDir dir;
+  Result r = with_pipeline(dir, kGood);
+  CHECK(r.status == 0);
+  CHECK(has(r, "momentum = 0.9"));  // a default written out
+}
+
+TEST_CASE("malformed TOML names the line and column") {
+  TempDir dir;
+  Result r = with_pipeline(dir, replaced(kGood, "lr = 0.05", "lr = = 0.05"));
+  CHECK(r.status == 2);
+  CHECK(has(r, "p.toml:13:"));
+  CHECK(has(r, "TOML syntax error"));
+}
+
+TEST_CASE("an unknown plugin lists what exists and suggests the closest") {
+  TempDir dir;
+  Result r = with_pipeline(dir, replaced(kGood, "use = \"sgd\"", "use = \"sgdd\""));
+  CHECK(r.status == 2);
+  CHECK(has(r, "p.toml:12:7: optimizer.use: unknown optimizer 'sgdd'; did you mean 'sgd'?"));
+  CHECK(has(r, "available: adam, adamw, sgd"));
+}
+
+TEST_CASE("an unknown key suggests the closest and names file:line and section.key") {
+  TempDir dir;
+  Result r = with_pipeline(dir, replaced(kGood, "width = 4", "widht = 4"));
+  CHECK(r.status == 2);
+  CHECK(has(r, "p.toml:10:1: model.widht: unknown key for model 'small_cnn'; did you mean 'width'?"));
+}
+
+TEST_CASE("a wrong type or an out-of-range value names the key") {
+  TempDir dir;
+  Result t = with_pipeline(dir, replaced(kGood, "lr = 0.05", "lr = \"fast\""));
+  CHECK(t.status == 2);
+  CHECK(has(t, "p.toml:13:6: optimizer.lr: expected a number, got string"));
+  Result r = with_pipeline(dir, replaced(kGood, "lr = 0.05", "lr = -1"));
+  CHECK(r.status == 2);
+  CHECK(has(r, "optimizer.lr: must be in (0, inf), got -1"));
+  Result s = with_pipeline(dir, kGood, "validate", "--set stage.0.epochs=0");
+  CHECK(s.status == 2);
+  CHECK(has(s, "--set stage.0.epochs=0: stage[0].epochs: must be in [1, inf), got 0"));
+}
+
+TEST_CASE("a missing or truncated data file is named, with the key that points at it") {
+  TempDir dir;
+  Result missing = with_pipeline(dir, replaced(replaced(kGood, "use = \"synthetic\"", "use = \"fashion_mnist\""),
+                                               "train_samples = 256\ntest_samples = 64\n",
+                                               "root = \"" + (dir / "nothing").string() + "\"\n"),
+                                 "run", "--set run.out_dir=" + (dir / "runs").string());
+  CHECK(missing.status == 2);
+  CHECK(has(missing, "data.root: " + (dir / "nothing/train-images-idx3-ubyte.gz").string() + ": no such file"));
+
+  fs::create_directories(dir / "fm");
+  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                        "t10k-labels-idx1-ubyte.gz"})
+    fs::copy_file(fs::path("/usr/share/datasets/fashion-mnist") / f, dir / "fm" / f);
+  fs::resize_file(dir / "fm/t10k-images-idx3-ubyte.gz", 100000);  // cut the gzip stream
+  Result cut = with_pipeline(dir, replaced(replaced(kGood, "use = \"synthetic\"", "use = \"fashion_mnist\""),
+                                           "train_samples = 256\ntest_samples = 64\n",
+                                           "root = \"" + (dir / "fm").string() + "\"\n"),
+                             "run", "--set run.out_dir=" + (dir / "runs").string());
+  CHECK(cut.status == 2);
+  CHECK(has(cut, (dir / "fm/t10k-images-idx3-ubyte.gz").string()));
+}
+
+TEST_CASE("a plugin built for another ABI, named on the command line, is refused with both versions") {
+  TempDir dir;
+  std::string lib = (fs::path(saq::test::env("SAQ_FIXTURE_DIR")) / "libfixture_wrong_abi.so").string();
+  Result r = with_pipeline(dir, kGood, "validate", "--plugin-path " + lib);
+  CHECK(r.status == 2);
+  CHECK(has(r, lib));
+  CHECK(has(r, "built for SAQ ABI " + std::to_string(SAQ_ABI_VERSION + 1)));
+  CHECK(has(r, "this host is SAQ ABI " + std::to_string(SAQ_ABI_VERSION)));
+}
+
+TEST_CASE("a component whose factory throws is reported and the host exits cleanly") {
+  TempDir dir;
+  std::string lib = (fs::path(saq::test::env("SAQ_FIXTURE_DIR")) / "libfixture_throws_in_factory.so").string();
+  Result r = with_pipeline(dir, replaced(replaced(kGood, "use = \"small_cnn\"", "use = \"exploding\""), "width = 4", ""),
+                           "run", "--plugin-path " + lib + " --set run.out_dir=" + (dir / "runs").string());
+  CHECK(r.status == 2);
+  CHECK(has(r, "model 'exploding'"));
+  CHECK(has(r, "constructor failed on purpose"));
+}
+
+TEST_CASE("plugins lists every component; --describe prints each parameter") {
+  Result list = saqhost("plugins");
+  CHECK(list.status == 0);
+  for (const char* line : {"dataset\tfashion_mnist\t", "dataset\tsynthetic\t", "model\tsmall_cnn\t",
+                           "model\tsmall_resnet\t", "optimizer\tsgd\t", "optimizer\tadam\t", "optimizer\tadamw\t"})
+    CHECK(has(list, line));
+  Result sgd = saqhost("plugins --describe sgd");
+  CHECK(sgd.status == 0);
+  CHECK(has(sgd, "lr : float = 0.1  range (0, inf)"));
+  CHECK(has(sgd, "nesterov : bool = false"));
+  CHECK(has(sgd, "Nesterov momentum"));
+  Result train = saqhost("plugins --describe train");
+  CHECK(has(train, "schedule : string = \"cosine\"  one of constant | cosine | multistep | step"));
+  Result unknown = saqhost("plugins --describe sgf");
+  CHECK(unknown.status == 2);
+  CHECK(has(unknown, "did you mean 'sgd'?"));
+}
+
+TEST_CASE("--help, --version and an unknown command") {
+  CHECK(saqhost("--help").status == 0);
+  Result v = saqhost("--version");
+  CHECK(v.status == 0);
+  CHECK(has(v, "SDK ABI " + std::to_string(SAQ_ABI_VERSION)));
+  Result u = saqhost("rnu x.toml");
+  CHECK(u.status == 2);
+  CHECK(has(u, "did you mean 'run'?"));
+}
+
+TEST_CASE("a run writes the resolved pipeline, metrics and summary; --set swaps a component") {
+  TempDir dir;
+  Result r = with_pipeline(dir, kGood, "run", "--set optimizer.use=adam --set optimizer.lr=0.01 --set run.out_dir=" +
+                                                  (dir / "runs").string());
+  REQUIRE(r.status == 0);
+  std::string resolved = saq::test::read_file(dir / "runs/cli/config.resolved.toml");
+  CHECK(resolved.find("use = \"adam\"") != std::string::npos);
+  CHECK(resolved.find("beta2 = 0.999") != std::string::npos);
+  std::string summary = saq::test::read_file(dir / "runs/cli/summary.json");
+  CHECK(summary.find("\"optimizer\": \"adam\"") != std::string::npos);
+  CHECK(summary.find("\"test_top1\": ") != std::string::npos);
+  CHECK(fs::file_size(dir / "runs/cli/checkpoints/final.pt") > 0);
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what saq needs from Debian (only what is missing), then configures and builds it in build/.
+# usage: tools/bootstrap.sh [--deps-only]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packages=(g++ meson ninja-build pkg-config python3 binutils libtorch-dev libboost-dev libboost-filesystem-dev
+          libboost-program-options-dev libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev zlib1g-dev
+          libopenblas0-pthread dataset-fashion-mnist)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+[ "${1:-}" = "--deps-only" ] && exit 0
+[ -f build/build.ninja ] || meson setup build
+ninja -C build
