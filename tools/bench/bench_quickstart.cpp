@@ -17,11 +17,11 @@ static double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-int main(int argc, char** argv) {
+static int bench(int argc, char** argv) {
   const std::string file = argc > 1 ? argv[1] : "configs/quickstart.toml";
   const int steps = argc > 2 ? std::stoi(argv[2]) : 30;
   host::Registry reg;
-  host::load_plugins(reg, host::plugin_search_path({}));
+  host::load_plugins(reg, host::plugin_search_path({SAQ_BUILD_PLUGIN_DIR}));
   host::Pipeline p = host::load_pipeline(file, {}, reg);
   at::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
 
@@ -56,4 +56,14 @@ int main(int argc, char** argv) {
             << "train step:  " << 1000.0 * train_s / steps << " ms/step, " << train_rate << " images/s\n"
             << "data loader: " << loader_rate << " images/s\n"
             << "ratio loader/train: " << loader_rate / train_rate << " (target >= 10)\n";
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return bench(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "bench_quickstart: " << e.what() << "\n";
+    return 2;
+  }
 }
