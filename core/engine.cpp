@@ -1,6 +1,7 @@
 #include "engine.hpp"
 
 #include <chrono>
+#include <limits>
 #include <thread>
 
 #include <ATen/ATen.h>
@@ -117,7 +118,9 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
     const Params& stage = *pipeline.stages[i];
     const auto index = static_cast<std::int64_t>(i);
     if (stage.use() == "train") train(s, stage, index);
-    else evaluate(s, stage.get<std::string>("split"), stage.get<std::int64_t>("limit_batches"), index, s.epochs_trained);
+    else
+      evaluate(s, stage.get<std::string>("split"), stage.get<std::int64_t>("limit_batches"), index, s.epochs_trained,
+               std::numeric_limits<double>::quiet_NaN());
   }
   save_checkpoint(s, "final.pt");
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

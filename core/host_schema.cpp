@@ -37,6 +37,12 @@ Schema stage_schema(const std::string& kind) {
     s.real("label_smoothing", 0.0, "cross-entropy label smoothing (PyTorch convention: eps/K on every class)")
         .min(0).below(1);
     s.boolean("decay_norm_and_bias", true, "apply weight decay to BatchNorm and bias parameters too");
+    Schema group;
+    group.string("match", "", "glob on parameter names, e.g. \"*.clip*\" or \"layer3.*\"").required();
+    group.real("lr", 0.0, "this group's base learning rate (default: the optimizer's)").above(0).optional();
+    group.real("weight_decay", 0.0, "this group's weight decay (default: the optimizer's)").min(0).optional();
+    s.tables("group", group,
+             "parameter groups ([[stage.group]]): a parameter joins the last group whose glob matches it");
     s.integer("eval_every", 1, "evaluate on the test split every N epochs (and after the last); 0 = last only")
         .min(0);
     s.integer("log_every", 100, "log a training line every N steps; 0 = never").min(0);

@@ -147,6 +147,7 @@ class Checker {
     }
     for (const auto& s : schema.specs()) {
       if (out.has(s.name)) continue;
+      if (s.is_optional) continue;
       if (!s.fallback)
         throw InputError(where(t, norm) + ": " + path + ": missing required key '" + s.name + "' (" + s.doc + ")");
       out.set(s.name, *s.fallback, "default");
@@ -209,6 +210,20 @@ class Checker {
                                  [](const toml::node& e) { return e.value<std::string>().value(); });
       case ParamType::Component:
         return component(n, path, norm, spec.component_kind, nullptr);
+      case ParamType::TableList: {
+        const toml::array* a = n.as_array();
+        if (!a) type_error(n, path, norm, "an array of tables ([[" + path + "]])");
+        std::vector<ParamsPtr> out;
+        for (size_t i = 0; i < a->size(); ++i) {
+          const toml::node& e = *a->get(i);
+          std::string ipath = path + "[" + std::to_string(i) + "]", inorm = norm + ".#";
+          if (!e.is_table()) type_error(e, ipath, inorm, "a table");
+          auto item = std::make_shared<Params>(ipath, "", where(e, inorm));
+          fill(*item, *e.as_table(), ipath, inorm, *spec.item_schema, path);
+          out.push_back(item);
+        }
+        return out;
+      }
     }
     type_error(n, path, norm, type_name(spec.type));
   }

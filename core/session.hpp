@@ -58,9 +58,10 @@ struct Session {
   Context context() const;
 };
 
-/// Evaluates the model on `split` (at most `limit_batches` batches when > 0) and appends it to metrics.jsonl.
+/// Evaluates the model on `split` (at most `limit_batches` batches when > 0) and appends it to metrics.jsonl
+/// with the learning rate in force (NaN outside training).
 Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_batches, std::int64_t stage,
-                    std::int64_t epoch);
+                    std::int64_t epoch, double lr);
 /// Runs one train stage; returns when its epochs are done.
 void train(Session& s, const Params& stage, std::int64_t index);
 /// Saves the model's state to checkpoints/<name>, atomically.

@@ -9,6 +9,7 @@
 #include "errors.hpp"
 #include "json.hpp"
 #include "loss.hpp"
+#include "param_groups.hpp"
 #include "schedule.hpp"
 #include "session.hpp"
 
@@ -22,23 +23,10 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-/// Norm and bias parameters (one dimension or less) form their own group when they take no weight decay.
-std::vector<ParamGroup> param_groups(Model& model, bool decay_norm_and_bias) {
-  ParamGroup main{"weights", {}, std::nullopt, std::nullopt};
-  ParamGroup plain{"norm_and_bias", {}, std::nullopt, 0.0};
-  for (const auto& p : model.parameters()) {
-    if (!p.requires_grad()) continue;
-    (!decay_norm_and_bias && p.dim() <= 1 ? plain : main).params.push_back(p);
-  }
-  std::vector<ParamGroup> groups{main};
-  if (!plain.params.empty()) groups.push_back(plain);
-  return groups;
-}
-
 }  // namespace
 
 Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_batches, std::int64_t stage,
-                    std::int64_t epoch) {
+                    std::int64_t epoch, double lr) {
   LoaderSpec spec;
   spec.split = split;
   spec.batch_size = s.pipeline.data->get<std::int64_t>("eval_batch_size");
@@ -73,7 +61,7 @@ Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_bat
   s.dir.metrics(JsonObject()
                     .add("stage", stage).add("epoch", epoch).add("split", split)
                     .add("loss", ev.loss).add("top1", ev.top1).add("top5", ev.top5)
-                    .add("samples", ev.samples).add("step_ms", ev.ms_per_batch).str());
+                    .add("samples", ev.samples).add("lr", lr).add("step_ms", ev.ms_per_batch).str());
   s.log.info("stage {} epoch {} {}: loss {:.4f} top1 {:.2f}% top5 {:.2f}% ({} samples)", stage, epoch, split,
              ev.loss, ev.top1, ev.top5, ev.samples);
   if (split == "test") s.last_test = ev;
@@ -97,7 +85,12 @@ void train(Session& s, const Params& stage, std::int64_t index) {
   try {
     loader = s.data->loader(spec);
     Context ctx = s.context();
-    ctx.groups = param_groups(*s.model, stage.get<bool>("decay_norm_and_bias"));
+    std::vector<std::string> warnings;
+    ctx.groups = make_param_groups(*s.model, stage, warnings);
+    for (const auto& w : warnings) s.log.warn("{}", w);
+    for (const auto& g : ctx.groups)
+      s.log.info("parameter group {}: {} tensors{}{}", g.name, g.params.size(),
+                 g.lr ? fmt::format(", lr {}", *g.lr) : "", g.weight_decay ? fmt::format(", weight decay {}", *g.weight_decay) : "");
     const Params& op = *s.pipeline.optimizer;
     opt = s.registry.make<Optimizer>(s.registry.require(Kind::Optimizer, op.use(), op.origin()), op, ctx);
   } catch (const InputError&) {
@@ -169,7 +162,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
                1000.0 * static_cast<double>(seen) / ms_sum);
     ++s.epochs_trained;
     bool last = epoch + 1 == epochs;
-    if (last || (eval_every > 0 && (epoch + 1) % eval_every == 0)) evaluate(s, "test", 0, index, epoch + 1);
+    if (last || (eval_every > 0 && (epoch + 1) % eval_every == 0)) evaluate(s, "test", 0, index, epoch + 1, opt->lr());
   }
   save_checkpoint(s, "stage" + std::to_string(index) + ".pt");
 }

@@ -25,6 +25,7 @@ const char* type_name(ParamType type) {
     case ParamType::FloatList: return "float list";
     case ParamType::StringList: return "string list";
     case ParamType::Component: return "component";
+    case ParamType::TableList: return "table list";
   }
   return "?";
 }
@@ -99,6 +100,12 @@ ParamSpec& Schema::component(std::string n, Kind kind, std::string use, std::str
   return s;
 }
 
+ParamSpec& Schema::tables(std::string n, Schema item, std::string d) {
+  auto& s = add(std::move(n), ParamType::TableList, std::vector<ParamsPtr>{}, std::move(d));
+  s.item_schema = std::make_shared<const Schema>(std::move(item));
+  return s;
+}
+
 const ParamSpec* Schema::find(const std::string& name) const {
   for (const auto& s : specs_)
     if (s.name == name) return &s;
@@ -164,6 +171,10 @@ template <> std::vector<std::string> Params::get<std::vector<std::string>>(const
 
 const Params& Params::child(const std::string& key) const { return *as<ParamsPtr>(*this, key, entry(key).value); }
 
+const std::vector<ParamsPtr>& Params::tables(const std::string& key) const {
+  return as<std::vector<ParamsPtr>>(*this, key, entry(key).value);
+}
+
 namespace {
 std::string quote(const std::string& s) {
   std::string out = "\"";
@@ -208,9 +219,13 @@ std::string to_toml(const Value& value) {
     std::string operator()(const std::vector<double>& v) const { return list(v, real_text); }
     std::string operator()(const std::vector<std::string>& v) const { return list(v, quote); }
     std::string operator()(const ParamsPtr& p) const {
-      std::string out = "{ use = " + quote(p->use());
-      for (const auto& [k, e] : p->entries()) out += ", " + k + " = " + to_toml(e.value);
-      return out + " }";
+      std::string out;
+      if (!p->use().empty()) out = "use = " + quote(p->use());
+      for (const auto& [k, e] : p->entries()) out += (out.empty() ? "" : ", ") + k + " = " + to_toml(e.value);
+      return "{ " + out + " }";
+    }
+    std::string operator()(const std::vector<ParamsPtr>& v) const {
+      return list(v, [this](const ParamsPtr& p) { return (*this)(p); });
     }
   };
   return std::visit(Visit{}, value);

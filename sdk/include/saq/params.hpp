@@ -21,12 +21,15 @@ const char* kind_name(Kind kind);
 class Params;
 using ParamsPtr = std::shared_ptr<const Params>;
 
-enum class ParamType { Bool, Int, Float, String, IntList, FloatList, StringList, Component };
+enum class ParamType { Bool, Int, Float, String, IntList, FloatList, StringList, Component, TableList };
 const char* type_name(ParamType type);
 
-/// A parameter value. Component-valued parameters (`base = { use = "sgd", lr = 0.1 }`) hold their own Params.
+class Schema;
+
+/// A parameter value. Component-valued parameters (`base = { use = "sgd", lr = 0.1 }`) hold their own Params;
+/// table lists (`[[stage.group]]`, `[[quantizer.rule]]`) hold one Params per table.
 using Value = std::variant<bool, std::int64_t, double, std::string, std::vector<std::int64_t>,
-                           std::vector<double>, std::vector<std::string>, ParamsPtr>;
+                           std::vector<double>, std::vector<std::string>, ParamsPtr, std::vector<ParamsPtr>>;
 
 /// One declared parameter: name, type, default (none = required), allowed range or choices, and its doc line.
 struct SAQ_VISIBLE ParamSpec {
@@ -39,12 +42,16 @@ struct SAQ_VISIBLE ParamSpec {
   bool lo_open = false, hi_open = false;
   std::vector<std::string> choices;
   Kind component_kind = Kind::Optimizer;
+  std::shared_ptr<const Schema> item_schema;  ///< TableList: the schema of each table
+  bool is_optional = false;                   ///< no default, yet not required: Params::has() tells
+
 
   ParamSpec& min(double v) { lo = v; lo_open = false; return *this; }
   ParamSpec& max(double v) { hi = v; hi_open = false; return *this; }
   ParamSpec& above(double v) { lo = v; lo_open = true; return *this; }
   ParamSpec& below(double v) { hi = v; hi_open = true; return *this; }
-  ParamSpec& required() { fallback.reset(); return *this; }
+  ParamSpec& required() { fallback.reset(); is_optional = false; return *this; }
+  ParamSpec& optional() { fallback.reset(); is_optional = true; return *this; }
   /// "[0, inf)", "(0, 1]", or "" when unbounded.
   std::string range_text() const;
   /// The range/choice violation of a number or string, or "" when it is allowed.
@@ -65,6 +72,8 @@ class SAQ_VISIBLE Schema {
   ParamSpec& strings(std::string name, std::vector<std::string> fallback, std::string doc);
   /// A nested component of `kind`, given as an inline table with its own `use`.
   ParamSpec& component(std::string name, Kind kind, std::string default_use, std::string doc);
+  /// An ordered list of tables, each checked against `item` (default: empty).
+  ParamSpec& tables(std::string name, Schema item, std::string doc);
 
   const ParamSpec* find(const std::string& name) const;
   const std::deque<ParamSpec>& specs() const { return specs_; }
@@ -93,6 +102,8 @@ class SAQ_VISIBLE Params {
   T get(const std::string& key) const;
   /// The parameters of a component-valued key.
   const Params& child(const std::string& key) const;
+  /// The tables of a table-list key, in file order.
+  const std::vector<ParamsPtr>& tables(const std::string& key) const;
   bool has(const std::string& key) const { return entries_.count(key) != 0; }
 
   /// Throws std::invalid_argument as "origin: section.key: message" (what the host prints).
