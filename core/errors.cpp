@@ -33,7 +33,7 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
   return out;
 }
 

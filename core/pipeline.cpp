@@ -1,7 +1,6 @@
 #include "pipeline.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -35,10 +34,12 @@ std::vector<std::string> split(const std::string& s, char sep) {
 }
 
 /// Sets `path` (split at dots) in `node` to `value`, creating tables as needed; `*` walks every array element.
-void set_path(toml::node& node, const std::vector<std::string>& path, size_t i, const toml::node& value,
-              const std::string& text) {
+/// Records each concrete dotted path it sets ("stage.1.epochs") in `set`.
+void set_path(toml::node& node, const std::vector<std::string>& path, size_t i, const std::string& at,
+              const toml::node& value, const std::string& text, std::map<std::string, std::string>& set) {
   const std::string& key = path[i];
   bool last = i + 1 == path.size();
+  auto child_at = [&](const std::string& k) { return at.empty() ? k : at + "." + k; };
   if (auto* arr = node.as_array()) {
     std::vector<size_t> targets;
     if (key == "*") {
@@ -56,8 +57,12 @@ void set_path(toml::node& node, const std::vector<std::string>& path, size_t i, 
       targets.push_back(idx);
     }
     for (size_t t : targets) {
-      if (last) arr->replace(arr->cbegin() + static_cast<std::ptrdiff_t>(t), value);
-      else set_path(*arr->get(t), path, i + 1, value, text);
+      if (last) {
+        arr->replace(arr->cbegin() + static_cast<std::ptrdiff_t>(t), value);
+        set[child_at(std::to_string(t))] = text;
+      } else {
+        set_path(*arr->get(t), path, i + 1, child_at(std::to_string(t)), value, text, set);
+      }
     }
     return;
   }
@@ -65,10 +70,11 @@ void set_path(toml::node& node, const std::vector<std::string>& path, size_t i, 
   if (!tbl) throw InputError("--set " + text + ": '" + key + "' is inside a value that is not a table");
   if (last) {
     tbl->insert_or_assign(key, value);
+    set[child_at(key)] = text;
     return;
   }
   if (!tbl->contains(key)) tbl->insert(key, toml::table{});
-  set_path(*tbl->get(key), path, i + 1, value, text);
+  set_path(*tbl->get(key), path, i + 1, child_at(key), value, text, set);
 }
 
 void apply_override(toml::table& root, const std::string& text, std::map<std::string, std::string>& overridden) {
@@ -84,10 +90,7 @@ void apply_override(toml::table& root, const std::string& text, std::map<std::st
   } catch (const toml::parse_error&) {
     parsed = toml::table{{"v", raw}};  // a bare word: a string
   }
-  set_path(root, path, 0, *parsed.get("v"), text);
-  std::string norm;
-  for (const auto& p : path) norm += (norm.empty() ? "" : ".") + (p == "*" || std::isdigit(p[0]) ? "#" : p);
-  overridden[norm] = text;
+  set_path(root, path, 0, "", *parsed.get("v"), text, overridden);
 }
 
 class Checker {
@@ -148,6 +151,11 @@ class Checker {
     for (const auto& s : schema.specs()) {
       if (out.has(s.name)) continue;
       if (s.is_optional) continue;
+      if (s.type == ParamType::Component && s.fallback) {  // the default component, its own defaults filled in
+        toml::table dflt{{"use", std::get<ParamsPtr>(*s.fallback)->use()}};
+        out.set(s.name, component(dflt, path + "." + s.name, norm + "." + s.name, s.component_kind, nullptr), "default");
+        continue;
+      }
       if (!s.fallback)
         throw InputError(where(t, norm) + ": " + path + ": missing required key '" + s.name + "' (" + s.doc + ")");
       out.set(s.name, *s.fallback, "default");
@@ -216,7 +224,7 @@ class Checker {
         std::vector<ParamsPtr> out;
         for (size_t i = 0; i < a->size(); ++i) {
           const toml::node& e = *a->get(i);
-          std::string ipath = path + "[" + std::to_string(i) + "]", inorm = norm + ".#";
+          std::string ipath = path + "[" + std::to_string(i) + "]", inorm = norm + "." + std::to_string(i);
           if (!e.is_table()) type_error(e, ipath, inorm, "a table");
           auto item = std::make_shared<Params>(ipath, "", where(e, inorm));
           fill(*item, *e.as_table(), ipath, inorm, *spec.item_schema, path);
@@ -295,18 +303,19 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
     const toml::node& n = *arr->get(i);
     std::string path = "stage[" + std::to_string(i) + "]";
     const toml::table* t = n.as_table();
-    if (!t) throw InputError(check.where(n, "stage.#") + ": " + path + ": expected a table");
+    const std::string norm = "stage." + std::to_string(i);
+    if (!t) throw InputError(check.where(n, norm) + ": " + path + ": expected a table");
     const toml::node* use = t->get("use");
     auto kinds = stage_kinds();
     std::string kind = use && use->is_string() ? use->value<std::string>().value() : "";
     if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {
       std::string hint = did_you_mean(kind, kinds);
-      throw InputError(check.where(use ? *use : n, "stage.#.use") + ": " + path + ".use: " +
+      throw InputError(check.where(use ? *use : n, norm + ".use") + ": " + path + ".use: " +
                        (kind.empty() ? "missing or not a string" : "unknown stage '" + kind + "'") +
                        (hint.empty() ? "" : "; " + hint) + " (stages: " + join(kinds) + ")");
     }
-    auto params = std::make_shared<Params>(path, kind, check.where(n, "stage.#"));
-    check.fill(*params, *t, path, "stage.#", stage_schema(kind), "stage '" + kind + "'");
+    auto params = std::make_shared<Params>(path, kind, check.where(n, norm));
+    check.fill(*params, *t, path, norm, stage_schema(kind), "stage '" + kind + "'");
     p.stages.push_back(params);
     trains = trains || kind == "train";
   }

@@ -30,12 +30,13 @@ void write_atomically(const fs::path& path, const std::function<void(const fs::p
     write(tmp);
     sync_path(tmp, false);
     fs::rename(tmp, path);
-    sync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path(), true);
   } catch (const std::exception& e) {
     std::error_code ec;
     fs::remove(tmp, ec);
     throw RunError("cannot write " + path.string() + " (the previous version, if any, is intact): " + e.what());
   }
+  // The new file is in place; syncing its folder makes the rename itself durable.
+  sync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path(), true);
 }
 
 void write_text_atomically(const fs::path& path, const std::string& text) {

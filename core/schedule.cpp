@@ -1,5 +1,6 @@
 #include "schedule.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace saq::host {
@@ -28,7 +29,7 @@ double LrSchedule::factor(std::int64_t epoch, std::int64_t step) const {
     f = std::pow(gamma_, std::floor(t / static_cast<double>(step_size_)));
   }
   double g = static_cast<double>(epoch * steps_per_epoch_ + step);
-  if (g < warmup_steps_) f *= (g + 1.0) / warmup_steps_;
+  if (g < warmup_steps_) f *= std::min(1.0, (g + 1.0) / warmup_steps_);
   return f;
 }
 

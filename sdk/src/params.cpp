@@ -1,6 +1,7 @@
 #include <saq/params.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 
@@ -48,7 +49,9 @@ std::string ParamSpec::range_text() const {
 
 std::string ParamSpec::check(double v) const {
   bool ok = (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi) && !std::isnan(v);
-  return ok ? "" : "must be in " + range_text() + ", got " + number_text(v);
+  if (ok) return "";
+  std::string range = range_text();
+  return (range.empty() ? std::string("must be a number") : "must be in " + range) + ", got " + number_text(v);
 }
 
 std::string ParamSpec::check(const std::string& s) const {
@@ -150,7 +153,12 @@ template <> bool Params::get<bool>(const std::string& k) const { return as<bool>
 template <> std::int64_t Params::get<std::int64_t>(const std::string& k) const {
   return as<std::int64_t>(*this, k, entry(k).value);
 }
-template <> int Params::get<int>(const std::string& k) const { return static_cast<int>(get<std::int64_t>(k)); }
+template <> int Params::get<int>(const std::string& k) const {
+  std::int64_t v = get<std::int64_t>(k);
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+    fail(k, "does not fit in an int, got " + std::to_string(v));
+  return static_cast<int>(v);
+}
 template <> double Params::get<double>(const std::string& k) const {
   const Value& v = entry(k).value;
   if (auto i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
@@ -178,10 +186,23 @@ const std::vector<ParamsPtr>& Params::tables(const std::string& key) const {
 namespace {
 std::string quote(const std::string& s) {
   std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') { out += "\\n"; continue; }
-    out += c;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {  // TOML forbids raw control characters in basic strings
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04X", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
   }
   return out + "\"";
 }

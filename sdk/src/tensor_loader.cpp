@@ -53,6 +53,7 @@ class TensorLoader final : public Loader {
   }
 
   void start_epoch(std::int64_t epoch, std::int64_t first_batch) override {
+    if (first_batch < 0) throw std::invalid_argument("start_epoch: first_batch must be >= 0, got " + std::to_string(first_batch));
     epoch_ = epoch;
     order_.resize(count_);
     std::iota(order_.begin(), order_.end(), begin_);

@@ -174,6 +174,13 @@ TEST_CASE_FIXTURE(Fixture, "a bad value given with --set is blamed on --set") {
   CHECK(error(base, {"stage.0.epochs=0"}) == "--set stage.0.epochs=0: stage[0].epochs: must be in [1, inf), got 0");
 }
 
+TEST_CASE_FIXTURE(Fixture, "a bad value in the file is not blamed on a --set of another stage") {
+  const std::string two = base + "\n[[stage]]\nuse = \"train\"\nepochs = 0\n";
+  std::string e = error(two, {"stage.0.epochs=3"});
+  CHECK(starts_with(e, file + ":"));
+  CHECK(contains(e, ": stage[1].epochs: must be in [1, inf), got 0"));
+}
+
 TEST_CASE_FIXTURE(Fixture, "resolved_toml() loads again to the same resolved text") {
   const std::string text = R"([run]
 name = 'quote " and \ backslash'

@@ -100,4 +100,12 @@ TEST_CASE("warm-up scales by (g + 1)/W over the first W = warmup_epochs · steps
   CHECK(warm_cosine.factor(1, 0) == doctest::Approx(0.625 * 0.9755283).epsilon(1e-6));
 }
 
+TEST_CASE("a warm-up of a fractional number of steps never raises the rate above the base rate") {
+  // W = 0.3 · 5 = 1.5 steps: g = 0 gives 1/1.5; g = 1 would give 2/1.5 without the cap
+  LrSchedule s(train_stage({{"schedule", std::string("constant")}, {"warmup_epochs", 0.3}}), 5);
+  CHECK(s.factor(0, 0) == doctest::Approx(2.0 / 3.0));
+  CHECK(s.factor(0, 1) == 1.0);
+  CHECK(s.factor(0, 2) == 1.0);
+}
+
 }  // namespace saq::host

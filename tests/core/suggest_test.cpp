@@ -34,6 +34,7 @@ TEST_CASE("join separates items") {
   CHECK(join({"a"}) == "a");
   CHECK(join({"a", "b", "c"}) == "a, b, c");
   CHECK(join({"a", "b"}, " | ") == "a | b");
+  CHECK(join({"", "b"}) == ", b");  // an empty first item keeps its separator
 }
 
 }  // namespace saq::host

@@ -1,5 +1,5 @@
 // saqhost as a user meets it: every bad input exits 2 with a message naming the file, line and key.
-#include "doctest_torch.hpp"
+#include "unit.hpp"
 
 #include <filesystem>
 

@@ -1,5 +1,5 @@
 // The loader: fingerprint check, bad libraries skipped or refused, search path, exports, lifetime.
-#include "doctest_torch.hpp"
+#include "unit.hpp"
 
 #include <dlfcn.h>
 

@@ -63,7 +63,19 @@ TEST_CASE("NaN is outside every range") {
   Schema s;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   CHECK(s.real("x", 0.0, "doc").min(0).max(1).check(nan).rfind("must be in [0, 1], got ", 0) == 0);
-  CHECK_FALSE(s.real("y", 0.0, "doc").check(nan).empty());  // unbounded, still refused
+  CHECK(s.real("y", 0.0, "doc").check(nan) == "must be a number, got nan");  // unbounded, still refused
+}
+
+TEST_CASE("to_toml escapes control characters, which TOML forbids raw in strings") {
+  CHECK(to_toml(std::string("a\rb\tc")) == "\"a\\rb\\tc\"");
+  CHECK(to_toml(std::string("bell\x07")) == "\"bell\\u0007\"");
+}
+
+TEST_CASE("get<int> refuses a value outside int") {
+  Params p("s", "x", "f.toml:1:1");
+  p.set("n", std::int64_t{1} << 40, "f.toml:2:5");
+  CHECK_THROWS_WITH_AS(p.get<int>("n"), "f.toml:2:5: s.n: does not fit in an int, got 1099511627776",
+                       std::invalid_argument);
 }
 
 TEST_CASE("choices accept listed strings only and list them when refusing") {

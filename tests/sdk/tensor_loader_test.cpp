@@ -232,6 +232,10 @@ TEST_CASE("a bad range, batch size or normalisation is refused") {
   auto short_labels =
       std::make_shared<ImageSet>(ImageSet{at::zeros({2, 1, 2, 2}, at::kByte), at::zeros({1}, at::kLong)});
   CHECK_THROWS_AS(make_tensor_loader(short_labels, spec_of(1, false), identity, {}), std::invalid_argument);
+
+  auto loader = make_tensor_loader(data, spec_of(2, false), identity, {});
+  CHECK_THROWS_WITH_AS(loader->start_epoch(0, -1), "start_epoch: first_batch must be >= 0, got -1",
+                       std::invalid_argument);
 }
 
 }  // namespace saq

@@ -1,6 +1,6 @@
 #pragma once
-/// Include first in every unit test: Debian's LibTorch logs through glog, whose CHECK macros would replace
-/// doctest's, so glog comes in first and its macros go before doctest defines its own.
+/// Include first in every test file. Debian's LibTorch logs through glog, whose CHECK, CHECK_EQ, ... macros
+/// would replace doctest's: glog comes in first and its macros go before doctest defines its own.
 #include <c10/util/Logging.h>
 
 #undef CHECK
