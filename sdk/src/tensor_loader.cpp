@@ -1,5 +1,7 @@
 #include <saq/tensor_loader.hpp>
 
+#include <saq/random.hpp>
+
 #include <algorithm>
 #include <numeric>
 #include <stdexcept>
@@ -10,21 +12,6 @@
 namespace saq {
 
 namespace {
-
-/// splitmix64: a small, well-mixed, platform-independent generator; the data order must not depend on
-/// LibTorch's RNG, which other code also draws from.
-struct SplitMix {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t below(std::uint64_t n) { return next() % n; }
-};
-
-std::uint64_t mix(std::uint64_t a, std::uint64_t b) { return SplitMix{a * 0x2545f4914f6cdd1dULL ^ b}.next(); }
 
 class TensorLoader final : public Loader {
  public:
@@ -58,7 +45,7 @@ class TensorLoader final : public Loader {
     order_.resize(count_);
     std::iota(order_.begin(), order_.end(), begin_);
     if (spec_.train) {  // Fisher–Yates, seeded by (seed, epoch)
-      SplitMix rng{mix(spec_.seed, static_cast<std::uint64_t>(epoch))};
+      SplitMix rng(SplitMix::mix(spec_.seed, static_cast<std::uint64_t>(epoch)));
       for (std::int64_t i = count_ - 1; i > 0; --i) std::swap(order_[i], order_[rng.below(i + 1)]);
     }
     pos_ = std::min(first_batch * spec_.batch_size, count_);
@@ -87,7 +74,8 @@ class TensorLoader final : public Loader {
     std::uint8_t* dst = out.data_ptr<std::uint8_t>();
     const std::int64_t p = augment_.pad;
     for (std::int64_t i = 0; i < n; ++i) {
-      SplitMix rng{mix(mix(spec_.seed, static_cast<std::uint64_t>(epoch_)) + 1, static_cast<std::uint64_t>(first + i))};
+      SplitMix rng(SplitMix::mix(SplitMix::mix(spec_.seed, static_cast<std::uint64_t>(epoch_)) + 1,
+                                 static_cast<std::uint64_t>(first + i)));
       std::int64_t dy = p ? static_cast<std::int64_t>(rng.below(2 * p + 1)) - p : 0;
       std::int64_t dx = p ? static_cast<std::int64_t>(rng.below(2 * p + 1)) - p : 0;
       bool flip = augment_.flip && (rng.next() & 1);

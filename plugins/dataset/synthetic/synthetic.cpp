@@ -4,25 +4,13 @@
 
 #include <ATen/ATen.h>
 
+#include <saq/random.hpp>
 #include <saq/sdk.hpp>
 #include <saq/tensor_loader.hpp>
 
 namespace saq::plugins {
 
 namespace {
-
-/// splitmix64 and Box–Muller: independent of LibTorch's generator, so the data never changes with it.
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  double normal() { return std::sqrt(-2.0 * std::log(1.0 - uniform())) * std::cos(2.0 * M_PI * uniform()); }
-};
 
 std::shared_ptr<ImageSet> make_split(const at::Tensor& prototypes, std::int64_t n, double noise, std::uint64_t seed) {
   const std::int64_t classes = prototypes.size(0), pixels = prototypes[0].numel();
@@ -33,7 +21,7 @@ std::shared_ptr<ImageSet> make_split(const at::Tensor& prototypes, std::int64_t 
   set->labels = at::empty({n}, at::kLong);
   const float* proto = prototypes.data_ptr<float>();
   std::uint8_t* img = set->images.data_ptr<std::uint8_t>();
-  Rng rng{seed};
+  SplitMix rng(seed);
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t label = i % classes;
     set->labels[i] = label;
@@ -54,7 +42,7 @@ class Synthetic final : public Dataset {
         shape_{p.get<std::int64_t>("channels"), p.get<std::int64_t>("size"), p.get<std::int64_t>("size")} {
     auto seed = static_cast<std::uint64_t>(p.get<std::int64_t>("seed"));
     at::Tensor prototypes = at::empty({classes_, shape_[0], shape_[1], shape_[2]}, at::kFloat);
-    Rng rng{seed};
+    SplitMix rng(seed);
     float* proto = prototypes.data_ptr<float>();
     for (std::int64_t k = 0; k < prototypes.numel(); ++k) proto[k] = static_cast<float>(255.0 * rng.uniform());
     const double noise = p.get<double>("noise");

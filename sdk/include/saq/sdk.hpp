@@ -7,4 +7,5 @@
 #include <saq/model.hpp>
 #include <saq/optimizer.hpp>
 #include <saq/params.hpp>
+#include <saq/random.hpp>
 #include <saq/registrar.hpp>
