@@ -1,17 +1,7 @@
 #pragma once
 /// What the plugin tests share: components built as core/engine.cpp builds them, and error text.
-/// Include first: Debian's LibTorch logs through glog, whose CHECK macros would replace doctest's.
-#include <c10/util/Logging.h>
-
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#undef CHECK_NOTNULL
-#include <doctest/doctest.h>
+/// Include first (it includes the suite's prelude, unit.hpp).
+#include "unit.hpp"
 
 #include <memory>
 #include <string>

@@ -119,7 +119,7 @@ TEST_CASE("train smoke: synthetic, 2 epochs, writes the run directory and learns
 
 // 6000 training images, 2 epochs of small_cnn width 16, SGD lr 0.05 momentum 0.9 on batches of 32, cosine per
 // step; run seeds 0..12 scored 74.8-77.6% on the first 2000 test images. (One epoch at lr 0.1 on batches of 128,
-// 47 constant-rate steps, scores 35-61% depending on the seed; a stock torch::nn copy of the net does the same.)
+// 47 constant-rate steps, scores 11-61% over seeds 0..12; a stock torch::nn copy of the net does the same.)
 TEST_CASE("train smoke: real Fashion-MNIST, 6000 images, 2 epochs of small_cnn reach 70% top-1") {
   test::TempDir dir;
   host::Pipeline p = test::pipeline_from_text(
