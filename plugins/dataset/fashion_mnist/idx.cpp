@@ -11,6 +11,8 @@ namespace saq::plugins {
 
 namespace {
 
+constexpr std::int64_t kMaxBytes = std::int64_t{1} << 34;  // 16 GiB, far above any IDX data set
+
 struct GzFile {
   gzFile f;
   ~GzFile() {
@@ -36,7 +38,9 @@ std::int64_t read_some(GzFile& in, const std::string& path, std::uint8_t* dst, s
     if (r == 0) {
       int code = 0;
       const char* msg = gzerror(in.f, &code);
-      if (code != Z_OK && code != Z_BUF_ERROR) bad(path, std::string("corrupt gzip data (") + (msg ? msg : "?") + ")");
+      // Z_BUF_ERROR here is zlib's "unexpected end of file": the stream (or its CRC trailer) was cut short.
+      if (code == Z_BUF_ERROR) bad(path, std::string("truncated gzip stream (") + (msg ? msg : "?") + ")");
+      if (code != Z_OK) bad(path, std::string("corrupt gzip data (") + (msg ? msg : "?") + ")");
       break;
     }
     got += r;
@@ -63,6 +67,8 @@ at::Tensor read_idx_u8(const std::string& path, std::int64_t want_ndim) {
     if (read_some(in, path, b, 4) != 4) bad(path, "truncated inside the IDX header");
     d = (std::int64_t{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
     if (d <= 0 || d > (1 << 28)) bad(path, "implausible dimension " + std::to_string(d) + " in the header");
+    if (total > kMaxBytes / d)
+      bad(path, "the header promises more than " + std::to_string(kMaxBytes) + " bytes: not a data set this reader loads");
     total *= d;
   }
   at::Tensor out = at::empty(dims, at::kByte);

@@ -58,7 +58,7 @@ class Synthetic final : public Dataset {
     s.integer("size", 28, "image height and width").min(4).max(512);
     s.integer("train_samples", 2048, "training images").min(1);
     s.integer("test_samples", 512, "test images").min(1);
-    s.real("noise", 0.35, "pixel noise std as a fraction of the 0..255 range").min(0);
+    s.real("noise", 0.1, "pixel noise std as a fraction of the 0..255 range").min(0);
     s.integer("seed", 0, "generator seed (independent of run.seed)").min(0);
     return s;
   }
