@@ -22,7 +22,7 @@ using PluginRef = std::shared_ptr<const PluginRecord>;
 struct Component {
   ComponentDesc desc;
   PluginRef plugin;
-  std::variant<Factory<Dataset>, Factory<Model>, Factory<Optimizer>> make;
+  std::variant<Factory<Dataset>, Factory<Model>, Factory<Optimizer>, Factory<Quantizer>> make;
 };
 
 /// A library that was found but not loaded, and why.
@@ -53,6 +53,7 @@ class Registry final : public Registrar {
   void put(ComponentDesc desc, Factory<Dataset> make) override { add(std::move(desc), make); }
   void put(ComponentDesc desc, Factory<Model> make) override { add(std::move(desc), make); }
   void put(ComponentDesc desc, Factory<Optimizer> make) override { add(std::move(desc), make); }
+  void put(ComponentDesc desc, Factory<Quantizer> make) override { add(std::move(desc), make); }
 
  private:
   template <class F>

@@ -15,6 +15,44 @@ void require(bool ok, const std::string& what) {
 }
 }  // namespace
 
+at::Tensor QuantLayer::forward(const at::Tensor& x) {
+  input_shape_ = x.sizes().vec();
+  at::Tensor in = activation_q_ && activation_bits_ != kFullPrecision ? activation_q_->forward(x, activation_bits_) : x;
+  quantized_weight_ = weight_q_ && weight_bits_ != kFullPrecision ? weight_q_->forward(weight, weight_bits_) : weight;
+  at::Tensor out = compute(in, perturbation_.defined() ? quantized_weight_ + perturbation_ : quantized_weight_);
+  output_shape_ = out.sizes().vec();
+  return out;
+}
+
+void QuantLayer::attach(std::shared_ptr<TensorQuantizer> weight_q, std::shared_ptr<TensorQuantizer> activation_q) {
+  require(weight_q && activation_q, "attach: both quantizers are needed");
+  require(!weight_q_, "attach: the layer already has quantizers");
+  weight_q_ = register_module("weight_quantizer", std::move(weight_q));
+  activation_q_ = register_module("activation_quantizer", std::move(activation_q));
+}
+
+void QuantLayer::set_bits(int weight_bits, int activation_bits) {
+  require(valid_bits(weight_bits) && valid_bits(activation_bits),
+          "bits must be 2..8 or 32, got weight " + std::to_string(weight_bits) + ", activation " +
+              std::to_string(activation_bits));
+  require(weight_q_ || (weight_bits == kFullPrecision && activation_bits == kFullPrecision),
+          "set_bits: the layer has no quantizers attached");
+  weight_bits_ = weight_bits;
+  activation_bits_ = activation_bits;
+}
+
+void QuantLayer::set_perturbation(at::Tensor eps) {
+  require(eps.sizes() == weight.sizes(), "set_perturbation: shape differs from the weight's");
+  perturbation_ = eps.detach();
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<QuantLayer>>> quant_layers(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, std::shared_ptr<QuantLayer>>> out;
+  for (const auto& item : model.named_modules("", /*include_self=*/false))
+    if (auto layer = std::dynamic_pointer_cast<QuantLayer>(item.value())) out.emplace_back(item.key(), layer);
+  return out;
+}
+
 Conv2dLayer::Conv2dLayer(const ConvSpec& spec) : spec_(spec) {
   require(spec.in_channels > 0 && spec.out_channels > 0 && spec.kernel > 0,
           "conv2d: channels and kernel must be > 0, got in=" + std::to_string(spec.in_channels) +
@@ -28,9 +66,14 @@ Conv2dLayer::Conv2dLayer(const ConvSpec& spec) : spec_(spec) {
   if (spec.bias) bias = register_parameter("bias", torch::zeros({spec.out_channels}));
 }
 
-at::Tensor Conv2dLayer::forward(const at::Tensor& x) {
-  return at::conv2d(x, weight, bias, {spec_.stride, spec_.stride}, {spec_.padding, spec_.padding}, {1, 1},
-                    spec_.groups);
+at::Tensor Conv2dLayer::compute(const at::Tensor& x, const at::Tensor& w) {
+  return at::conv2d(x, w, bias, {spec_.stride, spec_.stride}, {spec_.padding, spec_.padding}, {1, 1}, spec_.groups);
+}
+
+std::int64_t Conv2dLayer::macs_per_sample() const {
+  const auto& out = last_output_shape();
+  if (out.size() != 4) return 0;
+  return spec_.kernel * spec_.kernel * (spec_.in_channels / spec_.groups) * spec_.out_channels * out[2] * out[3];
 }
 
 LinearLayer::LinearLayer(std::int64_t in, std::int64_t out, bool with_bias) : in_(in), out_(out) {
@@ -40,7 +83,7 @@ LinearLayer::LinearLayer(std::int64_t in, std::int64_t out, bool with_bias) : in
   if (with_bias) bias = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound));
 }
 
-at::Tensor LinearLayer::forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
+at::Tensor LinearLayer::compute(const at::Tensor& x, const at::Tensor& w) { return at::linear(x, w, bias); }
 
 BatchNorm2dLayer::BatchNorm2dLayer(std::int64_t channels) {
   require(channels > 0, "batch_norm2d: channels must be > 0, got " + std::to_string(channels));

@@ -12,6 +12,7 @@ const char* kind_name(Kind kind) {
     case Kind::Dataset: return "dataset";
     case Kind::Model: return "model";
     case Kind::Optimizer: return "optimizer";
+    case Kind::Quantizer: return "quantizer";
   }
   return "?";
 }

@@ -1,15 +1,60 @@
 #pragma once
 /// The layer factory models are written against. Each call creates a named layer and registers it on its
-/// owner, so parameter names follow PyTorch ("layer1.0.conv1.weight").
+/// owner, so parameter names follow PyTorch ("layer1.0.conv1.weight"). Convolutions and linear layers are
+/// quantizable: the host attaches a quantizer plugin's weight and activation quantizers and sets their bits.
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/nn/module.h>
 
 #include <saq/abi.hpp>
+#include <saq/quantizer.hpp>
 
 namespace saq {
+
+/// A conv or linear layer whose weight and input can be fake-quantized:
+///   y = op(Qa(x), Qw(w) + ε)
+/// with Qa, Qw from a quantizer plugin (identity at 32 bits) and ε an optional additive perturbation of the
+/// quantized weight (SAQ's), applied from set_perturbation() until clear_perturbation().
+class SAQ_VISIBLE QuantLayer : public torch::nn::Module {
+ public:
+  at::Tensor forward(const at::Tensor& x);
+
+  /// Installs the quantizers (registered as submodules "weight_quantizer" / "activation_quantizer").
+  void attach(std::shared_ptr<TensorQuantizer> weight_q, std::shared_ptr<TensorQuantizer> activation_q);
+  bool quantizable() const { return weight_q_ != nullptr; }
+  /// Bits of the weight and of the input (2..8, or 32 = full precision); changeable between any two batches.
+  void set_bits(int weight_bits, int activation_bits);
+  int weight_bits() const { return weight_bits_; }
+  int activation_bits() const { return activation_bits_; }
+
+  /// The weight tensor the last forward fed to the op, before ε: Qw(w) (or w at 32 bits), in the graph.
+  const at::Tensor& quantized_weight() const { return quantized_weight_; }
+  void set_perturbation(at::Tensor eps);
+  void clear_perturbation() { perturbation_ = at::Tensor(); }
+  const at::Tensor& perturbation() const { return perturbation_; }
+
+  /// Shapes seen by the last forward (for BOPs and footprints).
+  const std::vector<std::int64_t>& last_input_shape() const { return input_shape_; }
+  const std::vector<std::int64_t>& last_output_shape() const { return output_shape_; }
+  /// Multiply-accumulates of one sample at the last forward's shapes.
+  virtual std::int64_t macs_per_sample() const = 0;
+  virtual bool is_conv() const = 0;
+  virtual std::int64_t groups() const { return 1; }
+
+  at::Tensor weight, bias;
+
+ protected:
+  virtual at::Tensor compute(const at::Tensor& x, const at::Tensor& w) = 0;
+
+ private:
+  std::shared_ptr<TensorQuantizer> weight_q_, activation_q_;
+  int weight_bits_ = kFullPrecision, activation_bits_ = kFullPrecision;
+  at::Tensor quantized_weight_, perturbation_;
+  std::vector<std::int64_t> input_shape_, output_shape_;
+};
 
 struct ConvSpec {
   std::int64_t in_channels = 0, out_channels = 0, kernel = 3;
@@ -17,26 +62,36 @@ struct ConvSpec {
   bool bias = false;
 };
 
-/// 2-D convolution. Weights start Kaiming-normal (fan_out, ReLU gain), as in torchvision and the paper's nets.
-class SAQ_VISIBLE Conv2dLayer : public torch::nn::Module {
+/// 2-D convolution (grouped and depthwise included). Weights start Kaiming-normal (fan_out, ReLU gain), as in
+/// torchvision and the paper's nets.
+class SAQ_VISIBLE Conv2dLayer : public QuantLayer {
  public:
   explicit Conv2dLayer(const ConvSpec& spec);
-  at::Tensor forward(const at::Tensor& x);
   const ConvSpec& spec() const { return spec_; }
-  at::Tensor weight, bias;
+  /// k² · (C_in/groups) · C_out · H_out · W_out
+  std::int64_t macs_per_sample() const override;
+  bool is_conv() const override { return true; }
+  std::int64_t groups() const override { return spec_.groups; }
+
+ protected:
+  at::Tensor compute(const at::Tensor& x, const at::Tensor& w) override;
 
  private:
   ConvSpec spec_;
 };
 
 /// Fully connected layer, PyTorch's default initialisation U(−1/√in, 1/√in) for weight and bias.
-class SAQ_VISIBLE LinearLayer : public torch::nn::Module {
+class SAQ_VISIBLE LinearLayer : public QuantLayer {
  public:
   LinearLayer(std::int64_t in_features, std::int64_t out_features, bool bias);
-  at::Tensor forward(const at::Tensor& x);
   std::int64_t in_features() const { return in_; }
   std::int64_t out_features() const { return out_; }
-  at::Tensor weight, bias;
+  /// C_in · C_out
+  std::int64_t macs_per_sample() const override { return in_ * out_; }
+  bool is_conv() const override { return false; }
+
+ protected:
+  at::Tensor compute(const at::Tensor& x, const at::Tensor& w) override;
 
  private:
   std::int64_t in_, out_;
@@ -57,5 +112,8 @@ std::shared_ptr<LinearLayer> linear(torch::nn::Module& owner, const std::string&
                                     std::int64_t out, bool bias = true);
 std::shared_ptr<BatchNorm2dLayer> batch_norm2d(torch::nn::Module& owner, const std::string& name,
                                                std::int64_t channels);
+
+/// The quantizable layers of a model with their full names, in registration order.
+std::vector<std::pair<std::string, std::shared_ptr<QuantLayer>>> quant_layers(torch::nn::Module& model);
 
 }  // namespace saq

@@ -12,6 +12,7 @@
 #include <saq/model.hpp>
 #include <saq/optimizer.hpp>
 #include <saq/params.hpp>
+#include <saq/quantizer.hpp>
 
 namespace saq {
 
@@ -63,6 +64,7 @@ class SAQ_VISIBLE Registrar {
   virtual void put(ComponentDesc desc, Factory<Dataset> make) = 0;
   virtual void put(ComponentDesc desc, Factory<Model> make) = 0;
   virtual void put(ComponentDesc desc, Factory<Optimizer> make) = 0;
+  virtual void put(ComponentDesc desc, Factory<Quantizer> make) = 0;
 };
 
 }  // namespace saq

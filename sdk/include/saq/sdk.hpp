@@ -7,5 +7,6 @@
 #include <saq/model.hpp>
 #include <saq/optimizer.hpp>
 #include <saq/params.hpp>
+#include <saq/quantizer.hpp>
 #include <saq/random.hpp>
 #include <saq/registrar.hpp>

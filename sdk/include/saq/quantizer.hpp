@@ -1,0 +1,48 @@
+#pragma once
+/// Quantizer plugins: they make the fake quantizers that quantizable layers (saq/layers.hpp) apply to their
+/// weight and to their input activation.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include <saq/params.hpp>
+
+namespace saq {
+
+/// Bit-widths a layer accepts: 2..8, or 32 for "not quantized".
+constexpr int kFullPrecision = 32;
+inline bool valid_bits(std::int64_t bits) { return (bits >= 2 && bits <= 8) || bits == kFullPrecision; }
+
+/// What a quantizer is made for.
+struct QuantLayerInfo {
+  std::string name;                  ///< "layer1.0.conv1"
+  bool is_conv = true;               ///< conv2d (any groups) or linear
+  std::vector<std::int64_t> weight_shape;
+  std::int64_t groups = 1;
+  bool is_first = false, is_last = false;  ///< the model's first and last quantizable layers
+};
+
+/// The fake quantizer of one tensor of one layer, with its learnable parameters (clip values, step sizes).
+/// forward returns the tensor the layer consumes, with straight-through gradients to x and to its parameters.
+/// Data-driven initialisation (from the first training batch) is the quantizer's own business; it should keep
+/// "initialised" in a buffer so that checkpoints carry it.
+class SAQ_VISIBLE TensorQuantizer : public torch::nn::Module {
+ public:
+  virtual at::Tensor forward(const at::Tensor& x, int bits) = 0;
+};
+
+class SAQ_VISIBLE Quantizer {
+ public:
+  static constexpr Kind kind = Kind::Quantizer;
+  using Interface = Quantizer;
+  virtual ~Quantizer() = default;
+  /// The weight quantizer of `layer` (it sees the layer's latent weight and returns what the op consumes).
+  virtual std::shared_ptr<TensorQuantizer> weight_quantizer(const QuantLayerInfo& layer) const = 0;
+  /// The input-activation quantizer of `layer`.
+  virtual std::shared_ptr<TensorQuantizer> activation_quantizer(const QuantLayerInfo& layer) const = 0;
+};
+
+}  // namespace saq
