@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include <algorithm>
 #include <iostream>
 
 #include <saq/abi.hpp>
@@ -75,11 +76,11 @@ int plugins(const Registry& reg, const std::string& describe) {
 }  // namespace
 
 int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
-  const bool known = cl.command == "run" || cl.command == "validate" || cl.command == "plugins";
-  if (!known) {
-    std::string hint = did_you_mean(cl.command, {"run", "validate", "plugins"});
-    throw InputError("unknown command '" + cl.command + "'" + (hint.empty() ? "" : "; " + hint) +
-                     " (commands: run, validate, plugins)");
+  const std::vector<std::string> commands = {"run", "validate", "report", "plugins"};
+  if (std::find(commands.begin(), commands.end(), cl.command) == commands.end()) {
+    std::string hint = did_you_mean(cl.command, commands);
+    throw InputError("unknown command '" + cl.command + "'" + (hint.empty() ? "" : "; " + hint) + " (commands: " +
+                     join(commands) + ")");
   }
   Registry registry;
   load_plugins(registry, plugin_search_path(cl.plugin_paths));
@@ -92,6 +93,10 @@ int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
   if (cl.command == "validate") {
     std::cout << pipeline.resolved_toml();
     log->info("{} is valid", cl.pipeline);
+    return 0;
+  }
+  if (cl.command == "report") {
+    std::cout << report_pipeline(pipeline, registry, log);
     return 0;
   }
   run_pipeline(pipeline, registry, log);

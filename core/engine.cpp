@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include <ATen/ATen.h>
@@ -9,6 +10,7 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <torch/cuda.h>
 
+#include "bops.hpp"
 #include "errors.hpp"
 #include "json.hpp"
 #include "session.hpp"
@@ -64,7 +66,7 @@ auto setup(F&& f) -> decltype(f()) {
   }
 }
 
-std::string summary_json(const Session& s, double seconds) {
+std::string summary_json(const Session& s, double seconds, const std::optional<CostReport>& costs) {
   JsonObject o;
   o.add("name", s.pipeline.run->get<std::string>("name")).add("pipeline", s.pipeline.file);
   o.add("dataset", s.pipeline.data->use()).add("model", s.pipeline.model->use());
@@ -78,10 +80,39 @@ std::string summary_json(const Session& s, double seconds) {
   o.add("parameters", params).add("epochs", s.epochs_trained).add("seconds", seconds);
   o.add("device", s.device.str()).add("threads", static_cast<std::int64_t>(at::get_num_threads()));
   o.add("seed", s.pipeline.run->get<std::int64_t>("seed"));
+  if (costs) o.add("quantizer", s.pipeline.quantizer->use()).raw("bops", cost_json(*costs));
   return o.str() + "\n";
 }
 
+/// Dataset, model and quantizer of the pipeline, with the quantizers attached and the bits resolved.
+void build_components(Session& s) {
+  const Registry& registry = s.registry;
+  const Params& dp = *s.pipeline.data;
+  s.data = setup([&] { return registry.make<Dataset>(registry.require(Kind::Dataset, dp.use(), dp.origin()), dp, s.context()); });
+  s.info = s.data->info();
+  const Params& mp = *s.pipeline.model;
+  s.model = setup([&] { return registry.make<Model>(registry.require(Kind::Model, mp.use(), mp.origin()), mp, s.context()); });
+  s.model->to(s.device);
+  if (!s.pipeline.quantizer) return;
+  const Params& qp = *s.pipeline.quantizer;
+  s.quantizer = setup([&] {
+    return registry.make<Quantizer>(registry.require(Kind::Quantizer, qp.use(), qp.origin()), qp, s.context());
+  });
+  std::vector<std::string> warnings;
+  s.bits = setup([&] { return resolve_bits(*s.model, qp, warnings); });
+  for (const auto& w : warnings) s.log.warn("{}", w);
+  setup([&] { attach_quantizers(*s.model, *s.quantizer); });
+  apply_bits(*s.model, s.bits, false);
+}
+
 }  // namespace
+
+std::string report_pipeline(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log) {
+  Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), nullptr, c10::Device(c10::kCPU)};
+  build_components(s);
+  if (!s.quantizer) log->warn("{}: no [quantizer]: every layer counts at 32 bits", pipeline.file);
+  return cost_markdown(measure_costs(*s.model, s.info), pipeline.file);
+}
 
 fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log) {
   const Params& run = *pipeline.run;
@@ -102,21 +133,24 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
             at::get_num_threads(), run.get<std::int64_t>("seed"));
   write_text_atomically(dir.path() / "config.resolved.toml", pipeline.resolved_toml());
 
-  Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), dir, device, nullptr, {}, nullptr, {}, 0};
-  const Params& dp = *pipeline.data;
-  s.data = setup([&] { return registry.make<Dataset>(registry.require(Kind::Dataset, dp.use(), dp.origin()), dp, s.context()); });
-  s.info = s.data->info();
-  const Params& mp = *pipeline.model;
-  s.model = setup([&] { return registry.make<Model>(registry.require(Kind::Model, mp.use(), mp.origin()), mp, s.context()); });
-  s.model->to(device);
+  Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), &dir, device};
+  build_components(s);
   std::int64_t params = 0;
   for (const auto& p : s.model->parameters()) params += p.numel();
-  log->info("dataset '{}' ({} classes), model '{}' ({} parameters)", dp.use(), s.info.num_classes, mp.use(), params);
+  log->info("dataset '{}' ({} classes), model '{}' ({} parameters)", pipeline.data->use(), s.info.num_classes,
+            pipeline.model->use(), params);
+  std::optional<CostReport> costs;
+  if (s.quantizer) {
+    costs = measure_costs(*s.model, s.info);
+    write_text_atomically(dir.path() / "report.md", cost_markdown(*costs, pipeline.run->get<std::string>("name")));
+    log->info("{:.1f} MBOPs with the quantized stages' bits (report.md)", costs->bops / 1e6);
+  }
 
   auto t0 = std::chrono::steady_clock::now();
   for (size_t i = 0; i < pipeline.stages.size(); ++i) {
     const Params& stage = *pipeline.stages[i];
     const auto index = static_cast<std::int64_t>(i);
+    setup([&] { prepare_stage(s, stage, index); });
     if (stage.use() == "train") train(s, stage, index);
     else
       evaluate(s, stage.get<std::string>("split"), stage.get<std::int64_t>("limit_batches"), index, s.epochs_trained,
@@ -124,7 +158,7 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
   }
   save_checkpoint(s, "final.pt");
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  write_text_atomically(dir.path() / "summary.json", summary_json(s, seconds));
+  write_text_atomically(dir.path() / "summary.json", summary_json(s, seconds, costs));
   if (s.last_test)
     log->info("done in {:.1f} s: test top1 {:.2f}% top5 {:.2f}%; results in {}", seconds, s.last_test->top1,
               s.last_test->top5, dir.path().string());

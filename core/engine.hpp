@@ -15,4 +15,8 @@ namespace saq::host {
 std::filesystem::path run_pipeline(const Pipeline& pipeline, const Registry& registry,
                                    std::shared_ptr<spdlog::logger> log);
 
+/// The BOPs and footprint report (Markdown) of the pipeline's model with its quantized stages' bits, without
+/// training and without a run directory.
+std::string report_pipeline(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log);
+
 }  // namespace saq::host

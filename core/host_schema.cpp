@@ -27,6 +27,10 @@ Schema stage_schema(const std::string& kind) {
   Schema s;
   if (kind == "train") {
     s.integer("epochs", 10, "passes over the training split").min(1);
+    s.boolean("quantized", true, "train with the pipeline's [quantizer] (false: full precision)");
+    s.component("optimizer", Kind::Optimizer, "sgd", "this stage's optimizer (default: the pipeline's [optimizer])")
+        .optional();
+    s.string("init", "", "load model weights first: a checkpoint file, or \"stageN\" of this run (\"\": keep)");
     s.choice("schedule", "cosine", {"constant", "cosine", "multistep", "step"}, "learning-rate schedule");
     s.choice("lr_update", "epoch", {"epoch", "step"}, "evaluate the schedule once per epoch or at every step");
     s.integers("milestones", {}, "multistep: epochs at which the rate is multiplied by gamma");
@@ -51,6 +55,7 @@ Schema stage_schema(const std::string& kind) {
   }
   if (kind == "eval") {
     s.choice("split", "test", {"train", "test"}, "split to evaluate");
+    s.boolean("quantized", true, "evaluate with the pipeline's [quantizer] (false: full precision)");
     s.integer("limit_batches", 0, "use at most N batches; 0 = all").min(0);
     return s;
   }

@@ -20,6 +20,7 @@ const char* kUsage =
     "commands:\n"
     "  run PIPELINE.toml [--set key=value]...    train and evaluate; results in runs/<name>/\n"
     "  validate PIPELINE.toml [--set key=value]... check a pipeline without running it\n"
+    "  report PIPELINE.toml [--set key=value]...   per-layer bits, BOPs and memory footprint, without training\n"
     "  plugins [--describe NAME]                 list components, or one component's parameters\n"
     "\n"
     "exit status: 0 done, 1 failed while running, 2 bad input (pipeline, key, plugin or data file)\n";

@@ -9,6 +9,7 @@
 
 #include "errors.hpp"
 #include "host_schema.hpp"
+#include "quantize.hpp"
 
 namespace saq::host {
 
@@ -268,7 +269,7 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
   for (const auto& o : overrides) apply_override(root, o, overridden);
   Checker check(file, registry, overridden);
 
-  const std::vector<std::string> sections = {"run", "data", "model", "optimizer", "stage"};
+  const std::vector<std::string> sections = {"run", "data", "model", "quantizer", "optimizer", "stage"};
   for (const auto& [k, node] : root) {
     std::string key(k.str());
     if (std::find(sections.begin(), sections.end(), key) != sections.end()) continue;
@@ -293,6 +294,10 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
   Schema data_host = data_host_schema();
   p.data = need("data", Kind::Dataset, &data_host);
   p.model = need("model", Kind::Model, nullptr);
+  if (const toml::node* q = root.get("quantizer")) {
+    Schema host = quantizer_host_schema();
+    p.quantizer = check.component(*q, "quantizer", "quantizer", Kind::Quantizer, &host);
+  }
 
   const toml::node* stages = root.get("stage");
   if (!stages) throw InputError(file + ": no [[stage]]: add at least one (use = \"train\" or \"eval\")");
@@ -317,7 +322,7 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
     auto params = std::make_shared<Params>(path, kind, check.where(n, norm));
     check.fill(*params, *t, path, norm, stage_schema(kind), "stage '" + kind + "'");
     p.stages.push_back(params);
-    trains = trains || kind == "train";
+    trains = trains || (kind == "train" && !params->has("optimizer"));
   }
   if (trains) p.optimizer = need("optimizer", Kind::Optimizer, nullptr);
   else if (root.get("optimizer")) p.optimizer = check.component(*root.get("optimizer"), "optimizer", "optimizer", Kind::Optimizer, nullptr);
@@ -337,6 +342,7 @@ std::string Pipeline::resolved_toml() const {
   section("[run]", run, false);
   section("[data]", data, true);
   section("[model]", model, true);
+  section("[quantizer]", quantizer, true);
   section("[optimizer]", optimizer, true);
   for (const auto& s : stages) section("[[stage]]", s, true);
   return out.str();

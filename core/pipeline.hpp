@@ -13,6 +13,7 @@ namespace saq::host {
 struct Pipeline {
   std::string file;
   ParamsPtr run, data, model, optimizer;  ///< optimizer is null when no stage trains
+  ParamsPtr quantizer;                    ///< null when the pipeline quantizes nothing
   std::vector<ParamsPtr> stages;          ///< use() is the stage kind
   /// The pipeline as TOML with every default written out (config.resolved.toml).
   std::string resolved_toml() const;

@@ -9,6 +9,7 @@
 #include <saq/registrar.hpp>
 
 #include "pipeline.hpp"
+#include "quantize.hpp"
 #include "registry.hpp"
 #include "run_dir.hpp"
 
@@ -47,16 +48,21 @@ struct Session {
   spdlog::logger& log;
   SpdLog plugin_log;
   HostBuilder builder;
-  RunDir& dir;
+  RunDir* dir;  ///< null for a report, which writes nothing
   c10::Device device;
   std::shared_ptr<Dataset> data;
   DataInfo info;
   std::shared_ptr<Model> model;
   std::optional<Evaluation> last_test;
   std::int64_t epochs_trained = 0;
+  std::shared_ptr<Quantizer> quantizer;  ///< null when the pipeline has no [quantizer]
+  std::vector<LayerBits> bits;           ///< resolved per-layer bits of quantized stages
 
   Context context() const;
 };
+
+/// Loads the stage's `init` checkpoint, if any, and sets the model's bits for the stage (quantized or not).
+void prepare_stage(Session& s, const Params& stage, std::int64_t index);
 
 /// Evaluates the model on `split` (at most `limit_batches` batches when > 0) and appends it to metrics.jsonl
 /// with the learning rate in force (NaN outside training).

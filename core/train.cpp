@@ -4,10 +4,10 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
-#include <torch/serialize/output-archive.h>
 
 #include "errors.hpp"
 #include "json.hpp"
+#include "checkpoint.hpp"
 #include "loss.hpp"
 #include "param_groups.hpp"
 #include "schedule.hpp"
@@ -58,7 +58,7 @@ Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_bat
   ev.top1 = 100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(ev.samples);
   ev.top5 = 100.0 * static_cast<double>(correct_sum.top5) / static_cast<double>(ev.samples);
   ev.ms_per_batch = ms_since(t0) / static_cast<double>(batches);
-  s.dir.metrics(JsonObject()
+  s.dir->metrics(JsonObject()
                     .add("stage", stage).add("epoch", epoch).add("split", split)
                     .add("loss", ev.loss).add("top1", ev.top1).add("top5", ev.top5)
                     .add("samples", ev.samples).add("lr", lr).add("step_ms", ev.ms_per_batch).str());
@@ -80,6 +80,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
   spec.batch_size = s.pipeline.data->get<std::int64_t>("batch_size");
   spec.train = true;
   spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
+  const std::string opt_name = stage.has("optimizer") ? stage.child("optimizer").use() : s.pipeline.optimizer->use();
   std::unique_ptr<Loader> loader;
   std::shared_ptr<Optimizer> opt;
   try {
@@ -91,7 +92,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
     for (const auto& g : ctx.groups)
       s.log.info("parameter group {}: {} tensors{}{}", g.name, g.params.size(),
                  g.lr ? fmt::format(", lr {}", *g.lr) : "", g.weight_decay ? fmt::format(", weight decay {}", *g.weight_decay) : "");
-    const Params& op = *s.pipeline.optimizer;
+    const Params& op = stage.has("optimizer") ? stage.child("optimizer") : *s.pipeline.optimizer;
     opt = s.registry.make<Optimizer>(s.registry.require(Kind::Optimizer, op.use(), op.origin()), op, ctx);
   } catch (const InputError&) {
     throw;
@@ -102,7 +103,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
   if (limit > 0) steps = std::min(steps, limit);
   LrSchedule schedule(stage, steps);
   s.log.info("stage {} (train): {} epochs x {} steps, batch {}, optimizer '{}'", index, epochs, steps,
-             spec.batch_size, s.pipeline.optimizer->use());
+             spec.batch_size, opt_name);
 
   s.model->train();
   for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
@@ -128,7 +129,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
       if (!std::isfinite(r.loss))
         throw RunError(fmt::format("non-finite training loss ({}) at stage {}, epoch {}, step {}; the last "
                                    "checkpoint in {} is intact",
-                                   r.loss, index, epoch + 1, step + 1, (s.dir.path() / "checkpoints").string()));
+                                   r.loss, index, epoch + 1, step + 1, (s.dir->path() / "checkpoints").string()));
       const std::int64_t n = y.size(0);
       loss_sum += r.loss * static_cast<double>(n);
       ms_sum += ms;
@@ -141,7 +142,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
       if (log_every > 0 && (step + 1) % log_every == 0) {
         s.log.info("stage {} epoch {}/{} step {}/{}: loss {:.4f} lr {:.4g} {:.0f} img/s", index, epoch + 1, epochs,
                    step + 1, steps, r.loss, opt->lr(), 1000.0 * static_cast<double>(n) / ms);
-        s.dir.metrics(JsonObject()
+        s.dir->metrics(JsonObject()
                           .add("stage", index).add("epoch", epoch + 1).add("step", epoch * steps + step + 1)
                           .add("split", "train_step").add("loss", r.loss).add("lr", opt->lr())
                           .add("sharpness", r.sharpness).add("step_ms", ms).str());
@@ -149,7 +150,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
     }
     if (seen == 0) throw RunError("the training split gave no batches");
     const double steps_done = static_cast<double>(seen) / static_cast<double>(spec.batch_size);
-    s.dir.metrics(JsonObject()
+    s.dir->metrics(JsonObject()
                       .add("stage", index).add("epoch", epoch + 1).add("step", (epoch + 1) * steps)
                       .add("split", "train").add("loss", loss_sum / static_cast<double>(seen))
                       .add("top1", 100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(seen))
@@ -167,12 +168,22 @@ void train(Session& s, const Params& stage, std::int64_t index) {
   save_checkpoint(s, "stage" + std::to_string(index) + ".pt");
 }
 
-void save_checkpoint(const Session& s, const std::string& name) {
-  write_atomically(s.dir.checkpoint(name), [&](const std::filesystem::path& tmp) {
-    torch::serialize::OutputArchive archive;
-    s.model->save(archive);
-    archive.save_to(tmp.string());
-  });
+void save_checkpoint(const Session& s, const std::string& name) { save_weights(*s.model, s.dir->checkpoint(name)); }
+
+void prepare_stage(Session& s, const Params& stage, std::int64_t index) {
+  const std::string init = stage.get<std::string>("init");
+  if (!init.empty()) {
+    bool own = init.rfind("stage", 0) == 0 && init.find('/') == std::string::npos;
+    std::filesystem::path file = own ? s.dir->checkpoint(init + ".pt") : std::filesystem::path(init);
+    if (!std::filesystem::exists(file)) stage.fail("init", file.string() + ": no such checkpoint");
+    auto skipped = load_weights(*s.model, file);
+    s.log.info("stage {}: weights from {}{}", index, file.string(),
+               skipped.empty() ? "" : fmt::format(" ({} quantizer tensors keep their state)", skipped.size()));
+  }
+  const bool quantized = s.quantizer && stage.get<bool>("quantized");
+  apply_bits(*s.model, s.bits, !quantized);
+  if (quantized) s.log.info("stage {}: quantized with '{}'\n{}", index, s.pipeline.quantizer->use(), bits_table(s.bits));
+  else s.log.info("stage {}: full precision", index);
 }
 
 }  // namespace saq::host

@@ -97,7 +97,7 @@ TEST_CASE_FIXTURE(Fixture, "an unknown section suggests the closest") {
   INFO(msg);
   CHECK(starts_with(msg, file + ":15:"));
   CHECK(contains(msg, ": optimiser: unknown section; did you mean 'optimizer'? "
-                      "(sections: run, data, model, optimizer, stage)"));
+                      "(sections: run, data, model, quantizer, optimizer, stage)"));
 }
 
 TEST_CASE_FIXTURE(Fixture, "a missing section, use or stage is named") {

@@ -1,0 +1,19 @@
+#pragma once
+/// Model weights on disk (LibTorch archives), written atomically.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+namespace saq::host {
+
+/// Writes every parameter and buffer of `model` to `path` (temporary file, fsync, rename).
+void save_weights(const torch::nn::Module& model, const std::filesystem::path& path);
+
+/// Copies the tensors of `path` into `model` by name. Parameters and buffers missing from the file are an error,
+/// except quantizer state ("*_quantizer.*"), which an FP32 checkpoint does not have; returns the names so skipped.
+/// A tensor of another shape is an error naming it and both shapes. Errors are std::runtime_error naming the file.
+std::vector<std::string> load_weights(torch::nn::Module& model, const std::filesystem::path& path);
+
+}  // namespace saq::host

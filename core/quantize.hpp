@@ -1,0 +1,35 @@
+#pragma once
+/// Per-layer bit-widths from [quantizer] (defaults, the first/last-layer policy, then [[quantizer.rule]] globs
+/// in order, later rules winning), and quantizers attached to a model's layers.
+#include <string>
+#include <vector>
+
+#include <saq/layers.hpp>
+#include <saq/model.hpp>
+#include <saq/params.hpp>
+#include <saq/quantizer.hpp>
+
+namespace saq::host {
+
+/// [quantizer] keys the host reads besides the quantizer plugin's own.
+Schema quantizer_host_schema();
+
+struct LayerBits {
+  std::string name;
+  int weight_bits = kFullPrecision, activation_bits = kFullPrecision;
+  std::string source;  ///< what set them: "default", "first layer", "last layer", "quantizer.rule[1] \"layer3.*\""
+};
+
+/// Resolves the bits of every quantizable layer of `model`. Bits outside 2..8/32 are an InputError naming the
+/// key; a rule that matches no layer adds a warning naming it.
+std::vector<LayerBits> resolve_bits(Model& model, const Params& quantizer, std::vector<std::string>& warnings);
+
+/// Attaches the plugin's quantizers to every layer that has none yet.
+void attach_quantizers(Model& model, const Quantizer& quantizer);
+/// Sets each layer's bits; `full_precision` sets 32/32 everywhere (an FP32 stage).
+void apply_bits(Model& model, const std::vector<LayerBits>& bits, bool full_precision);
+
+/// The bits as a text table (logged at a stage start) and as lines "name = [w, a]" for bits.toml.
+std::string bits_table(const std::vector<LayerBits>& bits);
+
+}  // namespace saq::host
