@@ -1,0 +1,93 @@
+// Training speed of a pipeline's model: the FP32 step, the quantized (QAT) step when the pipeline has a
+// [quantizer], their ratio, and the data loader's images/s alone against the training rate.
+// usage: bench_train [PIPELINE.toml] [STEPS]     (default configs/quickstart.toml, 30 steps)
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "loss.hpp"
+#include "pipeline.hpp"
+#include "plugin_host.hpp"
+#include "quantize.hpp"
+
+using namespace saq;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// Median milliseconds of `steps` optimizer steps on fresh batches, after 5 warm-up steps.
+double median_step_ms(Model& model, Optimizer& opt, Loader& loader, int steps) {
+  std::vector<double> ms;
+  Batch b;
+  loader.start_epoch(1);
+  for (int i = 0; i < steps + 5; ++i) {
+    if (!loader.next(b)) loader.start_epoch(2 + i), loader.next(b);
+    auto t = Clock::now();
+    opt.step([&](const at::Tensor&) { return host::cross_entropy_per_sample(model.forward(b.x), b.y, 0.0); });
+    if (i >= 5) ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+  }
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return ms[ms.size() / 2];
+}
+
+int bench(int argc, char** argv) {
+  const std::string file = argc > 1 ? argv[1] : "configs/quickstart.toml";
+  const int steps = argc > 2 ? std::stoi(argv[2]) : 30;
+  host::Registry reg;
+  host::load_plugins(reg, host::plugin_search_path({SAQ_BUILD_PLUGIN_DIR}));
+  host::Pipeline p = host::load_pipeline(file, {}, reg);
+  at::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
+
+  Context ctx;
+  auto data = reg.make<Dataset>(reg.require(Kind::Dataset, p.data->use(), file), *p.data, ctx);
+  ctx.data = data->info();
+  auto model = reg.make<Model>(reg.require(Kind::Model, p.model->use(), file), *p.model, ctx);
+  LoaderSpec spec;
+  spec.batch_size = p.data->get<std::int64_t>("batch_size");
+  auto loader = data->loader(spec);
+
+  Batch b;
+  std::int64_t images = 0;
+  auto t0 = Clock::now();
+  for (loader->start_epoch(0); loader->next(b);) images += b.y.size(0);
+  const double loader_rate = static_cast<double>(images) / std::chrono::duration<double>(Clock::now() - t0).count();
+
+  std::vector<host::LayerBits> bits;
+  if (p.quantizer) {  // quantizers attached but at 32 bits: the FP32 step runs exactly the FP32 graph
+    auto quantizer = reg.make<Quantizer>(reg.require(Kind::Quantizer, p.quantizer->use(), file), *p.quantizer, ctx);
+    std::vector<std::string> warnings;
+    bits = host::resolve_bits(*model, *p.quantizer, warnings);
+    host::attach_quantizers(*model, *quantizer);
+  }
+  ctx.groups = {ParamGroup{"all", model->parameters(), std::nullopt, std::nullopt}};
+  auto opt = reg.make<Optimizer>(reg.require(Kind::Optimizer, p.optimizer->use(), file), *p.optimizer, ctx);
+  model->train();
+  host::apply_bits(*model, bits, true);
+  const double fp32_ms = median_step_ms(*model, *opt, *loader, steps);
+  const double train_rate = 1000.0 * static_cast<double>(spec.batch_size) / fp32_ms;
+  std::cout << "pipeline " << file << ", " << at::get_num_threads() << " threads, batch " << spec.batch_size << "\n"
+            << "FP32 step:   " << fp32_ms << " ms (median of " << steps << "), " << train_rate << " images/s\n";
+  if (p.quantizer) {
+    host::apply_bits(*model, bits, false);
+    const double qat_ms = median_step_ms(*model, *opt, *loader, steps);
+    std::cout << "QAT step:    " << qat_ms << " ms with '" << p.quantizer->use() << "' at the pipeline's bits\n"
+              << "ratio QAT/FP32: " << qat_ms / fp32_ms << " (target <= 1.15)\n";
+  }
+  std::cout << "data loader: " << loader_rate << " images/s\n"
+            << "ratio loader/train: " << loader_rate / train_rate << " (target >= 10)\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return bench(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "bench_train: " << e.what() << "\n";
+    return 2;
+  }
+}
