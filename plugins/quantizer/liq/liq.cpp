@@ -25,7 +25,7 @@ class LiqTensorQuantizer final : public TensorQuantizer {
   at::Tensor forward(const at::Tensor& x, int bits) override {
     at::Tensor v = x;
     if (normalize_) {
-      at::NoGradGuard no_grad;  // μ and σ are constants for the gradient
+      // μ and σ are constants for the gradient (∂ŵ/∂w = 1/σ); ŵ itself stays in the graph.
       auto stats = at::std_mean(x.detach(), /*unbiased=*/true);
       v = (x - std::get<1>(stats)) / std::get<0>(stats);
     }

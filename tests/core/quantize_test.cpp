@@ -1,0 +1,196 @@
+// Per-layer bits from [quantizer] on PreResNet-20 (layers "conv", "layer1.0.conv1", ..., "fc"): the defaults, the
+// paper's first/last-layer policy (w8a32 stem, w8a8 fc, §3.4), [[quantizer.rule]] globs in order, the checks on
+// bit values, and attaching/applying them to a model.
+#include "unit.hpp"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <saq/layers.hpp>
+#include <saq/model.hpp>
+
+#include "quantize.hpp"
+
+namespace saq::host {
+
+namespace {
+
+struct Resolved {
+  std::shared_ptr<Model> model;
+  std::shared_ptr<Quantizer> quantizer;
+  std::vector<LayerBits> bits;
+  std::vector<std::string> warnings;
+  std::string error;  ///< what resolve_bits threw, or ""
+};
+
+/// PreResNet-20 (3×32×32, 100 classes) and the bits a [quantizer] table with `body` (after `use = "liq_wn"`) gives.
+Resolved resolve(const std::string& body) {
+  test::TempDir dir;
+  Pipeline p = test::pipeline_from_text(dir, "[data]\nuse = \"synthetic\"\n[model]\nuse = \"preresnet20\"\n"
+                                             "[quantizer]\nuse = \"liq_wn\"\n" +
+                                                 body + "\n[[stage]]\nuse = \"eval\"\n");
+  const Registry& reg = test::registry();
+  Context ctx;
+  ctx.data = DataInfo{{3, 32, 32}, 100, {}};
+  Resolved r;
+  r.model = reg.make<Model>(reg.require(Kind::Model, "preresnet20", "test"), *p.model, ctx);
+  r.quantizer = reg.make<Quantizer>(reg.require(Kind::Quantizer, "liq_wn", "test"), *p.quantizer, ctx);
+  try {
+    r.bits = resolve_bits(*r.model, *p.quantizer, r.warnings);
+  } catch (const std::invalid_argument& e) {
+    r.error = e.what();
+  }
+  return r;
+}
+
+const LayerBits& named(const Resolved& r, const std::string& name) {
+  const LayerBits* found = nullptr;
+  for (const auto& b : r.bits)
+    if (b.name == name) found = &b;
+  REQUIRE_MESSAGE(found != nullptr, "no layer " << name);
+  return *found;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+void check_bits(const LayerBits& b, int w, int a, const std::string& source) {
+  CAPTURE(b.name);
+  CHECK(b.weight_bits == w);
+  CHECK(b.activation_bits == a);
+  CHECK(b.source == source);
+}
+
+}  // namespace
+
+TEST_CASE("resolve_bits: defaults W4A4, the first layer w8a32 and the last w8a8 (the paper's policy)") {
+  Resolved r = resolve("");
+  REQUIRE(r.error.empty());
+  REQUIRE(r.bits.size() == 22);  // stem + 18 block convs + 2 downsample convs + fc
+  check_bits(r.bits.front(), 8, 32, "first layer");
+  CHECK(r.bits.front().name == "conv");
+  check_bits(r.bits.back(), 8, 8, "last layer");
+  CHECK(r.bits.back().name == "fc");
+  for (size_t i = 1; i + 1 < r.bits.size(); ++i) check_bits(r.bits[i], 4, 4, "default");
+  CHECK(r.bits[1].name == "layer1.0.conv1");
+  CHECK(named(r, "layer2.0.downsample").weight_bits == 4);
+  CHECK(r.warnings.empty());
+}
+
+TEST_CASE("resolve_bits: the section's keys set the defaults and the first/last policy") {
+  Resolved r = resolve("weight_bits = 3\nactivation_bits = 5\nfirst_weight_bits = 6\nfirst_activation_bits = 8\n"
+                       "last_weight_bits = 32\nlast_activation_bits = 32");
+  REQUIRE(r.error.empty());
+  check_bits(named(r, "conv"), 6, 8, "first layer");
+  check_bits(named(r, "layer3.2.conv2"), 3, 5, "default");
+  check_bits(named(r, "fc"), 32, 32, "last layer");
+}
+
+TEST_CASE("resolve_bits: rules apply in order, later rules win, a rule may set one of the two bits") {
+  Resolved r = resolve(R"(
+[[quantizer.rule]]
+match = "layer3.*"
+weight_bits = 2
+activation_bits = 3
+[[quantizer.rule]]
+match = "layer3.0.*"
+weight_bits = 6
+[[quantizer.rule]]
+match = "conv"
+weight_bits = 4
+[[quantizer.rule]]
+match = "*.downsample"
+activation_bits = 8
+)");
+  REQUIRE(r.error.empty());
+  // rule 0 alone: layer3.1.conv1 is 2/3
+  check_bits(named(r, "layer3.1.conv1"), 2, 3, "quantizer.rule[0] \"layer3.*\"");
+  // rule 1 sets only the weight: layer3.0.conv1 keeps rule 0's activation bits
+  check_bits(named(r, "layer3.0.conv1"), 6, 3, "quantizer.rule[1] \"layer3.0.*\"");
+  // rule 3 sets only the activation of both downsample convs, over rule 0 and 1 for layer3's
+  check_bits(named(r, "layer2.0.downsample"), 4, 8, "quantizer.rule[3] \"*.downsample\"");
+  check_bits(named(r, "layer3.0.downsample"), 6, 8, "quantizer.rule[3] \"*.downsample\"");
+  // a rule overrides the first-layer policy; the glob "conv" matches the whole name only
+  check_bits(named(r, "conv"), 4, 32, "quantizer.rule[2] \"conv\"");
+  check_bits(named(r, "layer1.0.conv1"), 4, 4, "default");
+  check_bits(named(r, "fc"), 8, 8, "last layer");
+  CHECK(r.warnings.empty());
+}
+
+TEST_CASE("resolve_bits: a rule that matches no layer is a warning naming it") {
+  Resolved r = resolve(R"(
+[[quantizer.rule]]
+match = "layer1.*"
+weight_bits = 3
+[[quantizer.rule]]
+match = "layer4.*"
+weight_bits = 2
+)");
+  REQUIRE(r.error.empty());
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0] == "quantizer.rule[1] \"layer4.*\" matches no layer");
+  CHECK(named(r, "layer1.2.conv2").weight_bits == 3);
+}
+
+TEST_CASE("resolve_bits: bits outside 2..8 and 32 are an error naming the key and the value") {
+  Resolved rule = resolve("[[quantizer.rule]]\nmatch = \"layer1.*\"\nweight_bits = 9\n");
+  CHECK(contains(rule.error, "pipeline.toml:"));
+  CHECK(contains(rule.error, "quantizer.rule[0].weight_bits: must be 2..8, or 32 for full precision, got 9"));
+  Resolved act = resolve("[[quantizer.rule]]\nmatch = \"fc\"\nweight_bits = 4\n[[quantizer.rule]]\nmatch = \"conv\"\n"
+                         "activation_bits = 1\n");
+  CHECK(contains(act.error, "quantizer.rule[1].activation_bits: must be 2..8, or 32 for full precision, got 1"));
+  Resolved section = resolve("weight_bits = 9");
+  CHECK(contains(section.error, "pipeline.toml:7:"));  // the line of the key
+  CHECK(contains(section.error, "quantizer.weight_bits: must be 2..8, or 32 for full precision, got 9"));
+  CHECK(contains(resolve("first_activation_bits = 16").error, "quantizer.first_activation_bits: must be 2..8"));
+  CHECK(contains(resolve("last_weight_bits = 0").error, "quantizer.last_weight_bits: must be 2..8"));
+}
+
+TEST_CASE("attach_quantizers and apply_bits set every layer's bits; an FP32 stage sets 32/32") {
+  Resolved r = resolve("[[quantizer.rule]]\nmatch = \"layer2.*\"\nweight_bits = 2\n");
+  REQUIRE(r.error.empty());
+  attach_quantizers(*r.model, *r.quantizer);
+  attach_quantizers(*r.model, *r.quantizer);  // layers that have quantizers keep them
+  apply_bits(*r.model, r.bits, false);
+  auto layers = quant_layers(*r.model);
+  REQUIRE(layers.size() == r.bits.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    CAPTURE(layers[i].first);
+    CHECK(layers[i].first == r.bits[i].name);
+    CHECK(layers[i].second->quantizable());
+    CHECK(layers[i].second->weight_bits() == r.bits[i].weight_bits);
+    CHECK(layers[i].second->activation_bits() == r.bits[i].activation_bits);
+  }
+  CHECK(layers[7].first == "layer2.0.conv1");
+  CHECK(layers[7].second->weight_bits() == 2);
+  apply_bits(*r.model, r.bits, true);
+  for (const auto& [name, layer] : layers) {
+    CAPTURE(name);
+    CHECK(layer->weight_bits() == 32);
+    CHECK(layer->activation_bits() == 32);
+  }
+}
+
+TEST_CASE("bits_table lists every layer with its bits and what set them") {
+  Resolved r = resolve("[[quantizer.rule]]\nmatch = \"layer3.*\"\nweight_bits = 2\n");
+  const std::string table = bits_table(r.bits);
+  std::vector<std::string> lines;
+  for (size_t at = 0, next; at < table.size(); at = next + 1) {
+    next = table.find('\n', at);
+    lines.push_back(table.substr(at, next - at));
+  }
+  REQUIRE(lines.size() == 23);  // a header and 22 layers
+  CHECK(contains(lines[0], "layer"));
+  CHECK(contains(lines[0], "set by"));
+  for (size_t i = 0; i < r.bits.size(); ++i) {
+    CAPTURE(lines[i + 1]);
+    CHECK(lines[i + 1].rfind(r.bits[i].name + " ", 0) == 0);
+  }
+  CHECK(contains(lines[1], "8     32  first layer"));
+  CHECK(contains(lines[22], "8      8  last layer"));
+  CHECK(contains(table, "layer3.0.downsample"));
+  CHECK(contains(table, "2      4  quantizer.rule[0] \"layer3.*\""));
+}
+
+}  // namespace saq::host

@@ -1,0 +1,154 @@
+// saqhost with a [quantizer]: bad quantizer input exits 2 naming the key, `report` prints the paper's BOPs, and a
+// two-stage run (FP32, then quantized from the FP32 weights) writes its report, summary and checkpoint chain.
+#include "unit.hpp"
+
+#include <filesystem>
+#include <string>
+
+#include "support.hpp"
+
+namespace fs = std::filesystem;
+using saq::test::TempDir;
+
+namespace {
+
+struct Result {
+  int status;
+  std::string output;
+};
+
+Result saqhost(const std::string& args) {
+  Result r;
+  r.status = saq::test::run_command(saq::test::env("SAQHOST") + " " + args, r.output);
+  return r;
+}
+
+Result with_pipeline(const TempDir& dir, const std::string& text, const std::string& command,
+                     const std::string& extra = "") {
+  saq::test::write_file(dir / "p.toml", text);
+  return saqhost(command + " " + (dir / "p.toml").string() + " " + extra);
+}
+
+bool has(const std::string& text, const std::string& s) { return text.find(s) != std::string::npos; }
+
+// PreResNet-20 on synthetic CIFAR-100-shaped data; the [quantizer] body follows.
+const std::string kReport = R"([data]
+use = "synthetic"
+channels = 3
+size = 32
+classes = 100
+train_samples = 8
+test_samples = 8
+[model]
+use = "preresnet20"
+[[stage]]
+use = "eval"
+[quantizer]
+)";
+
+// Stage 0 trains in full precision, stage 1 quantized from stage 0's weights, stage 2 evaluates.
+const std::string kTwoStage = R"([run]
+name = "two"
+[data]
+use = "synthetic"
+size = 12
+train_samples = 32
+test_samples = 16
+batch_size = 16
+eval_batch_size = 16
+[model]
+use = "small_cnn"
+width = 4
+[quantizer]
+use = "liq_wn"
+[optimizer]
+use = "sgd"
+lr = 0.05
+[[stage]]
+use = "train"
+epochs = 1
+quantized = false
+[[stage]]
+use = "train"
+epochs = 1
+init = "stage0"
+[[stage]]
+use = "eval"
+)";
+
+}  // namespace
+
+TEST_CASE("quantizer input errors exit 2 and name the key") {
+  TempDir dir;
+  // `use = "liq_wn"` goes on line 13 of the file, `weight_bits = 9` on line 14
+  Result bits = with_pipeline(dir, kReport + "use = \"liq_wn\"\nweight_bits = 9\n", "report");
+  CHECK(bits.status == 2);
+  CHECK(has(bits.output, "p.toml:14:15: quantizer.weight_bits: must be 2..8, or 32 for full precision, got 9"));
+  Result rule = with_pipeline(
+      dir, kReport + "use = \"liq_wn\"\n[[quantizer.rule]]\nmatch = \"fc\"\nactivation_bits = 16\n", "report");
+  CHECK(rule.status == 2);
+  CHECK(has(rule.output, "quantizer.rule[0].activation_bits: must be 2..8, or 32 for full precision, got 16"));
+
+  Result unknown = with_pipeline(dir, kReport + "use = \"liq_wm\"\n", "validate");
+  CHECK(unknown.status == 2);
+  CHECK(has(unknown.output, "p.toml:13:7: quantizer.use: unknown quantizer 'liq_wm'; did you mean 'liq_wn'?"));
+  CHECK(has(unknown.output, "dorefa, liq, liq_wn, lsq, pact"));
+
+  Result choice = with_pipeline(dir, kReport + "use = \"liq_wn\"\nclip_init = \"bogus\"\n", "validate");
+  CHECK(choice.status == 2);
+  CHECK(has(choice.output, "p.toml:14:13: quantizer.clip_init: must be one of \"code\", \"max\", got \"bogus\""));
+
+  Result key = with_pipeline(dir, kReport + "use = \"lsq\"\nclip_init = \"max\"\n", "validate");
+  CHECK(key.status == 2);
+  CHECK(has(key.output, "quantizer.clip_init: unknown key for quantizer 'lsq'"));
+}
+
+TEST_CASE("saqhost report prints the SAQ paper's 674.6 MBOPs for W4A4 PreResNet-20 on CIFAR-100 shapes") {
+  TempDir dir;
+  Result r = with_pipeline(dir, kReport + "use = \"liq_wn\"\n", "report");
+  CHECK(r.status == 0);
+  CHECK(has(r.output, "**Total: 674.6 MBOPs (0.675 GBOPs)**"));
+  CHECK(has(r.output, "| layer3.0.downsample | conv | 64x32x1x1 | 4 | 4 | 131072 | 2.097 |"));  // 131,072·16
+}
+
+TEST_CASE("a two-stage run: FP32, then quantized from stage0.pt; report.md and summary.json carry the BOPs") {
+  TempDir dir;
+  Result r = with_pipeline(dir, kTwoStage, "run", "--set run.out_dir=" + (dir / "runs").string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const fs::path run = dir / "runs" / "two";
+  const std::string log = saq::test::read_file(run / "saqhost.log");
+  CHECK(has(log, "stage 0: full precision"));
+  CHECK(has(log, "stage 1: weights from " + (run / "checkpoints" / "stage0.pt").string()));
+  CHECK(has(log, "stage 1: quantized with 'liq_wn'"));
+  CHECK(has(log, "stage 2: quantized with 'liq_wn'"));
+  CHECK(fs::exists(run / "checkpoints" / "stage1.pt"));
+
+  // small_cnn width 4 on 1×12×12: conv1 1→4 @12² 9·4·144 = 5,184 MACs (w8, a32 counted 8: ·64 = 331,776);
+  // conv2 4→4 @12² 9·16·144 = 20,736 and, after a 2×2 pool, conv3 4→8 @6² 9·32·36 = 10,368 and conv4 8→8 @6²
+  // 9·64·36 = 20,736, at W4A4: 51,840·16 = 829,440; fc 8→10 = 80 at w8a8: 5,120.  Total 1,166,336 = 1.166 M.
+  const std::string report = saq::test::read_file(run / "report.md");
+  CHECK(has(report, "**Total: 1.2 MBOPs (0.001 GBOPs)**"));
+  CHECK(has(report, "| conv1 | conv | 4x1x3x3 | 8 | 32 (counted 8) | 5184 | 0.332 |"));
+  CHECK(has(report, "| fc |"));
+  const std::string summary = saq::test::read_file(run / "summary.json");
+  CHECK(has(summary, "\"quantizer\": \"liq_wn\""));
+  CHECK(has(summary, "\"bops\": {\"mbops\": 1.166336, "));
+  CHECK(has(summary, "\"layer_bits\": {\"conv1\": [8, 32], \"conv2\": [4, 4], \"conv3\": [4, 4], \"conv4\": [4, 4], "
+                     "\"fc\": [8, 8]}"));
+}
+
+TEST_CASE("init naming a missing checkpoint exits 2 naming the file and stage[N].init") {
+  TempDir dir;
+  const std::string missing = (dir / "nowhere" / "fp32.pt").string();
+  std::string text = kTwoStage;
+  text.replace(text.find("init = \"stage0\""), std::string("init = \"stage0\"").size(), "init = \"" + missing + "\"");
+  Result r = with_pipeline(dir, text, "run",
+                           "--set run.out_dir=" + (dir / "runs").string() + " --set stage.0.limit_batches=1");
+  CHECK(r.status == 2);
+  CHECK(has(r.output, "p.toml:25:8: stage[1].init: " + missing + ": no such checkpoint"));
+  Result own = with_pipeline(dir, kTwoStage, "run", "--set run.out_dir=" + (dir / "runs2").string() +
+                                                        " --set stage.1.init=stage7 --set stage.0.limit_batches=1");
+  CHECK(own.status == 2);
+  CHECK(has(own.output, "stage[1].init: " + (dir / "runs2" / "two" / "checkpoints" / "stage7.pt").string()));
+}
