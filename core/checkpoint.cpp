@@ -27,32 +27,61 @@ std::string shape(const at::Tensor& t) {
 }
 }  // namespace
 
+namespace {
+
+/// Module::save nests one archive per child module; walk the model and the archive together, as Module::load
+/// does, but tolerate absent quantizer state and report everything else that is absent.
+struct Loader {
+  const std::filesystem::path& path;
+  std::vector<std::string> skipped, missing;
+
+  void absent(const std::string& name) {
+    (name.find("_quantizer.") != std::string::npos ? skipped : missing).push_back(name);
+  }
+
+  void all_absent(torch::nn::Module& module, const std::string& prefix) {
+    for (auto& item : module.named_parameters(true)) absent(prefix + item.key());
+    for (auto& item : module.named_buffers(true)) absent(prefix + item.key());
+  }
+
+  void copy(torch::serialize::InputArchive& archive, const std::string& prefix, const std::string& key,
+            at::Tensor& target, bool is_buffer) {
+    at::Tensor value;
+    if (!archive.try_read(key, value, is_buffer)) return absent(prefix + key);
+    if (value.sizes() != target.sizes())
+      throw std::runtime_error(path.string() + ": " + prefix + key + " has shape " + shape(value) +
+                               ", the model expects " + shape(target));
+    at::NoGradGuard no_grad;
+    target.copy_(value);
+  }
+
+  void load(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& prefix) {
+    for (auto& item : module.named_parameters(false)) copy(archive, prefix, item.key(), item.value(), false);
+    for (auto& item : module.named_buffers(false)) copy(archive, prefix, item.key(), item.value(), true);
+    for (auto& child : module.named_children()) {
+      torch::serialize::InputArchive sub;
+      if (archive.try_read(child.key(), sub)) load(*child.value(), sub, prefix + child.key() + ".");
+      else all_absent(*child.value(), prefix + child.key() + ".");
+    }
+  }
+};
+
+}  // namespace
+
 std::vector<std::string> load_weights(torch::nn::Module& model, const std::filesystem::path& path) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path.string());
   } catch (const std::exception& e) {
-    throw std::runtime_error(path.string() + ": not a readable checkpoint (" + std::string(e.what()).substr(0, 200) + ")");
+    std::string what = e.what();
+    throw std::runtime_error(path.string() + ": not a readable checkpoint (" + what.substr(0, what.find('\n')) + ")");
   }
-  std::vector<std::string> skipped, missing;
-  auto copy = [&](const std::string& name, at::Tensor& target, bool is_buffer) {
-    at::Tensor value;
-    if (!archive.try_read(name, value, is_buffer)) {
-      (name.find("_quantizer.") != std::string::npos ? skipped : missing).push_back(name);
-      return;
-    }
-    if (value.sizes() != target.sizes())
-      throw std::runtime_error(path.string() + ": " + name + " has shape " + shape(value) + ", the model expects " +
-                               shape(target));
-    at::NoGradGuard no_grad;
-    target.copy_(value);
-  };
-  for (auto& item : model.named_parameters(true)) copy(item.key(), item.value(), false);
-  for (auto& item : model.named_buffers(true)) copy(item.key(), item.value(), true);
-  if (!missing.empty())
-    throw std::runtime_error(path.string() + ": lacks " + std::to_string(missing.size()) + " tensors of the model (" +
-                             join(missing) + ")");
-  return skipped;
+  Loader loader{path, {}, {}};
+  loader.load(model, archive, "");
+  if (!loader.missing.empty())
+    throw std::runtime_error(path.string() + ": lacks " + std::to_string(loader.missing.size()) +
+                             " tensors of the model (" + join(loader.missing) + ")");
+  return loader.skipped;
 }
 
 }  // namespace saq::host

@@ -56,6 +56,7 @@ Schema stage_schema(const std::string& kind) {
   if (kind == "eval") {
     s.choice("split", "test", {"train", "test"}, "split to evaluate");
     s.boolean("quantized", true, "evaluate with the pipeline's [quantizer] (false: full precision)");
+    s.string("init", "", "load model weights first: a checkpoint file, or \"stageN\" of this run (\"\": keep)");
     s.integer("limit_batches", 0, "use at most N batches; 0 = all").min(0);
     return s;
   }

@@ -297,6 +297,11 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
   if (const toml::node* q = root.get("quantizer")) {
     Schema host = quantizer_host_schema();
     p.quantizer = check.component(*q, "quantizer", "quantizer", Kind::Quantizer, &host);
+    try {
+      check_bits(*p.quantizer);
+    } catch (const std::invalid_argument& e) {
+      throw InputError(e.what());
+    }
   }
 
   const toml::node* stages = root.get("stage");

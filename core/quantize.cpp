@@ -32,6 +32,15 @@ int bits_of(const Params& p, const std::string& key) {
 }
 }  // namespace
 
+void check_bits(const Params& q) {
+  for (const char* key : {"weight_bits", "activation_bits", "first_weight_bits", "first_activation_bits",
+                          "last_weight_bits", "last_activation_bits"})
+    bits_of(q, key);
+  for (const auto& rule : q.tables("rule"))
+    for (const char* key : {"weight_bits", "activation_bits"})
+      if (rule->has(key)) bits_of(*rule, key);
+}
+
 std::vector<LayerBits> resolve_bits(Model& model, const Params& q, std::vector<std::string>& warnings) {
   auto layers = quant_layers(model);
   std::vector<LayerBits> out;

@@ -14,6 +14,9 @@ namespace saq::host {
 /// [quantizer] keys the host reads besides the quantizer plugin's own.
 Schema quantizer_host_schema();
 
+/// Checks every bit-width of [quantizer] and its rules (2..8 or 32); an InputError names the key.
+void check_bits(const Params& quantizer);
+
 struct LayerBits {
   std::string name;
   int weight_bits = kFullPrecision, activation_bits = kFullPrecision;

@@ -11,6 +11,7 @@
 #include <saq/layers.hpp>
 #include <saq/model.hpp>
 
+#include "errors.hpp"
 #include "quantize.hpp"
 
 namespace saq::host {
@@ -26,15 +27,22 @@ struct Resolved {
 };
 
 /// PreResNet-20 (3×32×32, 100 classes) and the bits a [quantizer] table with `body` (after `use = "liq_wn"`) gives.
+/// Loads the pipeline (which checks every bit-width) and resolves its bits; the first error is kept.
 Resolved resolve(const std::string& body) {
   test::TempDir dir;
-  Pipeline p = test::pipeline_from_text(dir, "[data]\nuse = \"synthetic\"\n[model]\nuse = \"preresnet20\"\n"
-                                             "[quantizer]\nuse = \"liq_wn\"\n" +
-                                                 body + "\n[[stage]]\nuse = \"eval\"\n");
+  Resolved r;
+  Pipeline p;
+  try {
+    p = test::pipeline_from_text(dir, "[data]\nuse = \"synthetic\"\n[model]\nuse = \"preresnet20\"\n"
+                                      "[quantizer]\nuse = \"liq_wn\"\n" +
+                                          body + "\n[[stage]]\nuse = \"eval\"\n");
+  } catch (const InputError& e) {
+    r.error = e.what();
+    return r;
+  }
   const Registry& reg = test::registry();
   Context ctx;
   ctx.data = DataInfo{{3, 32, 32}, 100, {}};
-  Resolved r;
   r.model = reg.make<Model>(reg.require(Kind::Model, "preresnet20", "test"), *p.model, ctx);
   r.quantizer = reg.make<Quantizer>(reg.require(Kind::Quantizer, "liq_wn", "test"), *p.quantizer, ctx);
   try {
@@ -133,7 +141,7 @@ weight_bits = 2
   CHECK(named(r, "layer1.2.conv2").weight_bits == 3);
 }
 
-TEST_CASE("resolve_bits: bits outside 2..8 and 32 are an error naming the key and the value") {
+TEST_CASE("bits outside 2..8 and 32 are an error when the pipeline loads, naming the key and the value") {
   Resolved rule = resolve("[[quantizer.rule]]\nmatch = \"layer1.*\"\nweight_bits = 9\n");
   CHECK(contains(rule.error, "pipeline.toml:"));
   CHECK(contains(rule.error, "quantizer.rule[0].weight_bits: must be 2..8, or 32 for full precision, got 9"));
