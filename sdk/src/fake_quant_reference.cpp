@@ -34,7 +34,10 @@ at::Tensor pact_activation(const at::Tensor& x, const at::Tensor& alpha, int bit
   at::Tensor y = at::relu(x);
   y = at::where(y >= alpha, alpha.expand_as(y), y);
   const double n = levels(bits);
-  return round_ste(y * n / alpha) * alpha / n;
+  // the quantizer is straight-through as a whole (PACT's ∂y_q/∂y = 1): α gets its gradient from the clamp only, not
+  // from the n/α and α/n scalings of the grid
+  at::Tensor q = (y * n / alpha).round() * alpha / n;
+  return y + (q - y).detach();
 }
 
 at::Tensor lsq(const at::Tensor& v, const at::Tensor& step, std::int64_t qn, std::int64_t qp, double grad_scale) {
