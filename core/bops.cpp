@@ -1,6 +1,7 @@
 #include "bops.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -19,7 +20,7 @@ std::string shape_text(const at::Tensor& w) {
 }
 }  // namespace
 
-CostReport measure_costs(Model& model, const DataInfo& info) {
+CostReport measure_costs(Model& model, const DataInfo& info, const std::vector<LayerBits>* bits) {
   const bool was_training = model.is_training();
   model.eval();
   {
@@ -32,6 +33,9 @@ CostReport measure_costs(Model& model, const DataInfo& info) {
 
   CostReport r;
   auto layers = quant_layers(model);
+  if (bits && bits->size() != layers.size())
+    throw std::logic_error("measure_costs: " + std::to_string(bits->size()) + " bit entries for " +
+                           std::to_string(layers.size()) + " layers");
   for (size_t i = 0; i < layers.size(); ++i) {
     const QuantLayer& l = *layers[i].second;
     LayerCost c;
@@ -39,8 +43,8 @@ CostReport measure_costs(Model& model, const DataInfo& info) {
     const std::int64_t in_channels = l.is_conv() ? l.weight.size(1) * l.groups() : l.weight.size(1);
     c.kind = !l.is_conv() ? "linear" : l.groups() == 1 ? "conv" : l.groups() == in_channels ? "dwconv" : "gconv";
     c.shape = shape_text(l.weight);
-    c.weight_bits = l.weight_bits();
-    c.activation_bits = l.activation_bits();
+    c.weight_bits = bits ? (*bits)[i].weight_bits : l.weight_bits();
+    c.activation_bits = bits ? (*bits)[i].activation_bits : l.activation_bits();
     // The paper's rule: a quantized first layer is counted with 8-bit input.
     c.counted_activation_bits = i == 0 && c.weight_bits != 32 && c.activation_bits == 32 ? 8 : c.activation_bits;
     c.macs = l.macs_per_sample();

@@ -11,6 +11,8 @@
 #include <saq/dataset.hpp>
 #include <saq/model.hpp>
 
+#include "quantize.hpp"
+
 namespace saq::host {
 
 struct LayerCost {
@@ -25,8 +27,9 @@ struct CostReport {
   double bops = 0, macs = 0, weight_bits = 0, activation_bits = 0, max_activation_bits = 0;
 };
 
-/// Runs one sample of `info.input_shape` through `model` (eval mode, no grad) to learn the shapes, then counts.
-CostReport measure_costs(Model& model, const DataInfo& info);
+/// Runs one sample of `info.input_shape` through `model` (eval mode, no grad) to learn the shapes, then counts
+/// with each layer's own bits, or with `bits` (one per quantizable layer, in order) when given.
+CostReport measure_costs(Model& model, const DataInfo& info, const std::vector<LayerBits>* bits = nullptr);
 
 /// The per-layer table and totals as Markdown (report.md); BOPs in M, totals in M and G, footprints in KB.
 std::string cost_markdown(const CostReport& report, const std::string& title);

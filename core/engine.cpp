@@ -84,7 +84,8 @@ std::string summary_json(const Session& s, double seconds, const std::optional<C
   return o.str() + "\n";
 }
 
-/// Dataset, model and quantizer of the pipeline, with the quantizers attached and the bits resolved.
+/// Dataset, model and quantizer of the pipeline, with the bits resolved. Quantizers are attached by the first
+/// quantized stage, so that checkpoints of full-precision stages hold no quantizer state.
 void build_components(Session& s) {
   const Registry& registry = s.registry;
   const Params& dp = *s.pipeline.data;
@@ -101,8 +102,6 @@ void build_components(Session& s) {
   std::vector<std::string> warnings;
   s.bits = setup([&] { return resolve_bits(*s.model, qp, warnings); });
   for (const auto& w : warnings) s.log.warn("{}", w);
-  setup([&] { attach_quantizers(*s.model, *s.quantizer); });
-  apply_bits(*s.model, s.bits, false);
 }
 
 }  // namespace
@@ -111,7 +110,7 @@ std::string report_pipeline(const Pipeline& pipeline, const Registry& registry, 
   Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), nullptr, c10::Device(c10::kCPU)};
   build_components(s);
   if (!s.quantizer) log->warn("{}: no [quantizer]: every layer counts at 32 bits", pipeline.file);
-  return cost_markdown(measure_costs(*s.model, s.info), pipeline.file);
+  return cost_markdown(measure_costs(*s.model, s.info, s.quantizer ? &s.bits : nullptr), pipeline.file);
 }
 
 fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log) {
@@ -141,7 +140,7 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
             pipeline.model->use(), params);
   std::optional<CostReport> costs;
   if (s.quantizer) {
-    costs = measure_costs(*s.model, s.info);
+    costs = measure_costs(*s.model, s.info, &s.bits);
     write_text_atomically(dir.path() / "report.md", cost_markdown(*costs, pipeline.run->get<std::string>("name")));
     log->info("{:.1f} MBOPs with the quantized stages' bits (report.md)", costs->bops / 1e6);
   }

@@ -50,13 +50,13 @@ struct Session {
   HostBuilder builder;
   RunDir* dir;  ///< null for a report, which writes nothing
   c10::Device device;
-  std::shared_ptr<Dataset> data;
-  DataInfo info;
-  std::shared_ptr<Model> model;
-  std::optional<Evaluation> last_test;
+  std::shared_ptr<Dataset> data{};
+  DataInfo info{};
+  std::shared_ptr<Model> model{};
+  std::optional<Evaluation> last_test{};
   std::int64_t epochs_trained = 0;
-  std::shared_ptr<Quantizer> quantizer;  ///< null when the pipeline has no [quantizer]
-  std::vector<LayerBits> bits;           ///< resolved per-layer bits of quantized stages
+  std::shared_ptr<Quantizer> quantizer{};  ///< null when the pipeline has no [quantizer]
+  std::vector<LayerBits> bits{};           ///< resolved per-layer bits of quantized stages
 
   Context context() const;
 };

@@ -171,6 +171,8 @@ void train(Session& s, const Params& stage, std::int64_t index) {
 void save_checkpoint(const Session& s, const std::string& name) { save_weights(*s.model, s.dir->checkpoint(name)); }
 
 void prepare_stage(Session& s, const Params& stage, std::int64_t index) {
+  const bool quantized = s.quantizer && stage.get<bool>("quantized");
+  if (quantized) attach_quantizers(*s.model, *s.quantizer);  // a no-op for layers that have them
   const std::string init = stage.get<std::string>("init");
   if (!init.empty()) {
     bool own = init.rfind("stage", 0) == 0 && init.find('/') == std::string::npos;
@@ -180,7 +182,6 @@ void prepare_stage(Session& s, const Params& stage, std::int64_t index) {
     s.log.info("stage {}: weights from {}{}", index, file.string(),
                skipped.empty() ? "" : fmt::format(" ({} quantizer tensors keep their state)", skipped.size()));
   }
-  const bool quantized = s.quantizer && stage.get<bool>("quantized");
   apply_bits(*s.model, s.bits, !quantized);
   if (quantized) s.log.info("stage {}: quantized with '{}'\n{}", index, s.pipeline.quantizer->use(), bits_table(s.bits));
   else s.log.info("stage {}: full precision", index);
