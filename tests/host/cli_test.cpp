@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "saqhost_cli.hpp"
 #include "support.hpp"
 
 namespace fs = std::filesystem;
@@ -28,22 +29,9 @@ use = "train"
 epochs = 1
 )";
 
-struct Result {
-  int status;
-  std::string output;
-};
-
-Result saqhost(const std::string& args) {
-  Result r;
-  r.status = saq::test::run_command(saq::test::env("SAQHOST") + " " + args, r.output);
-  return r;
-}
-
-Result with_pipeline(const TempDir& dir, const std::string& text, const std::string& command = "validate",
-                     const std::string& extra = "") {
-  saq::test::write_file(dir / "p.toml", text);
-  return saqhost(command + " " + (dir / "p.toml").string() + " " + extra);
-}
+using Result = saq::test::CliResult;
+using saq::test::saqhost;
+using saq::test::saqhost_on;
 
 std::string replaced(std::string text, const std::string& from, const std::string& to) {
   auto at = text.find(from);
@@ -57,14 +45,14 @@ bool has(const Result& r, const std::string& s) { return r.output.find(s) != std
 
 TEST_CASE("a valid pipeline validates and prints its resolved form") {
   TempDir dir;
-  Result r = with_pipeline(dir, kGood);
+  Result r = saqhost_on(dir, kGood);
   CHECK(r.status == 0);
   CHECK(has(r, "momentum = 0.9"));  // a default written out
 }
 
 TEST_CASE("malformed TOML names the line and column") {
   TempDir dir;
-  Result r = with_pipeline(dir, replaced(kGood, "lr = 0.05", "lr = = 0.05"));
+  Result r = saqhost_on(dir, replaced(kGood, "lr = 0.05", "lr = = 0.05"));
   CHECK(r.status == 2);
   CHECK(has(r, "p.toml:13:"));
   CHECK(has(r, "TOML syntax error"));
@@ -72,7 +60,7 @@ TEST_CASE("malformed TOML names the line and column") {
 
 TEST_CASE("an unknown plugin lists what exists and suggests the closest") {
   TempDir dir;
-  Result r = with_pipeline(dir, replaced(kGood, "use = \"sgd\"", "use = \"sgdd\""));
+  Result r = saqhost_on(dir, replaced(kGood, "use = \"sgd\"", "use = \"sgdd\""));
   CHECK(r.status == 2);
   CHECK(has(r, "p.toml:12:7: optimizer.use: unknown optimizer 'sgdd'; did you mean 'sgd'?"));
   CHECK(has(r, "available: adam, adamw, sgd"));
@@ -80,27 +68,27 @@ TEST_CASE("an unknown plugin lists what exists and suggests the closest") {
 
 TEST_CASE("an unknown key suggests the closest and names file:line and section.key") {
   TempDir dir;
-  Result r = with_pipeline(dir, replaced(kGood, "width = 4", "widht = 4"));
+  Result r = saqhost_on(dir, replaced(kGood, "width = 4", "widht = 4"));
   CHECK(r.status == 2);
   CHECK(has(r, "p.toml:10:1: model.widht: unknown key for model 'small_cnn'; did you mean 'width'?"));
 }
 
 TEST_CASE("a wrong type or an out-of-range value names the key") {
   TempDir dir;
-  Result t = with_pipeline(dir, replaced(kGood, "lr = 0.05", "lr = \"fast\""));
+  Result t = saqhost_on(dir, replaced(kGood, "lr = 0.05", "lr = \"fast\""));
   CHECK(t.status == 2);
   CHECK(has(t, "p.toml:13:6: optimizer.lr: expected a number, got string"));
-  Result r = with_pipeline(dir, replaced(kGood, "lr = 0.05", "lr = -1"));
+  Result r = saqhost_on(dir, replaced(kGood, "lr = 0.05", "lr = -1"));
   CHECK(r.status == 2);
   CHECK(has(r, "optimizer.lr: must be in (0, inf), got -1"));
-  Result s = with_pipeline(dir, kGood, "validate", "--set stage.0.epochs=0");
+  Result s = saqhost_on(dir, kGood, "validate", "--set stage.0.epochs=0");
   CHECK(s.status == 2);
   CHECK(has(s, "--set stage.0.epochs=0: stage[0].epochs: must be in [1, inf), got 0"));
 }
 
 TEST_CASE("a missing or truncated data file is named, with the key that points at it") {
   TempDir dir;
-  Result missing = with_pipeline(dir, replaced(replaced(kGood, "use = \"synthetic\"", "use = \"fashion_mnist\""),
+  Result missing = saqhost_on(dir, replaced(replaced(kGood, "use = \"synthetic\"", "use = \"fashion_mnist\""),
                                                "train_samples = 256\ntest_samples = 64\n",
                                                "root = \"" + (dir / "nothing").string() + "\"\n"),
                                  "run", "--set run.out_dir=" + (dir / "runs").string());
@@ -112,7 +100,7 @@ TEST_CASE("a missing or truncated data file is named, with the key that points a
                         "t10k-labels-idx1-ubyte.gz"})
     fs::copy_file(fs::path("/usr/share/datasets/fashion-mnist") / f, dir / "fm" / f);
   fs::resize_file(dir / "fm/t10k-images-idx3-ubyte.gz", 100000);  // cut the gzip stream
-  Result cut = with_pipeline(dir, replaced(replaced(kGood, "use = \"synthetic\"", "use = \"fashion_mnist\""),
+  Result cut = saqhost_on(dir, replaced(replaced(kGood, "use = \"synthetic\"", "use = \"fashion_mnist\""),
                                            "train_samples = 256\ntest_samples = 64\n",
                                            "root = \"" + (dir / "fm").string() + "\"\n"),
                              "run", "--set run.out_dir=" + (dir / "runs").string());
@@ -123,7 +111,7 @@ TEST_CASE("a missing or truncated data file is named, with the key that points a
 TEST_CASE("a plugin built for another ABI, named on the command line, is refused with both versions") {
   TempDir dir;
   std::string lib = (fs::path(saq::test::env("SAQ_FIXTURE_DIR")) / "libfixture_wrong_abi.so").string();
-  Result r = with_pipeline(dir, kGood, "validate", "--plugin-path " + lib);
+  Result r = saqhost_on(dir, kGood, "validate", "--plugin-path " + lib);
   CHECK(r.status == 2);
   CHECK(has(r, lib));
   CHECK(has(r, "built for SAQ ABI " + std::to_string(SAQ_ABI_VERSION + 1)));
@@ -133,7 +121,7 @@ TEST_CASE("a plugin built for another ABI, named on the command line, is refused
 TEST_CASE("a component whose factory throws is reported and the host exits cleanly") {
   TempDir dir;
   std::string lib = (fs::path(saq::test::env("SAQ_FIXTURE_DIR")) / "libfixture_throws_in_factory.so").string();
-  Result r = with_pipeline(dir, replaced(replaced(kGood, "use = \"small_cnn\"", "use = \"exploding\""), "width = 4", ""),
+  Result r = saqhost_on(dir, replaced(replaced(kGood, "use = \"small_cnn\"", "use = \"exploding\""), "width = 4", ""),
                            "run", "--plugin-path " + lib + " --set run.out_dir=" + (dir / "runs").string());
   CHECK(r.status == 2);
   CHECK(has(r, "model 'exploding'"));
@@ -170,7 +158,7 @@ TEST_CASE("--help, --version and an unknown command") {
 
 TEST_CASE("a run writes the resolved pipeline, metrics and summary; --set swaps a component") {
   TempDir dir;
-  Result r = with_pipeline(dir, kGood, "run", "--set optimizer.use=adam --set optimizer.lr=0.01 --set run.out_dir=" +
+  Result r = saqhost_on(dir, kGood, "run", "--set optimizer.use=adam --set optimizer.lr=0.01 --set run.out_dir=" +
                                                   (dir / "runs").string());
   REQUIRE(r.status == 0);
   std::string resolved = saq::test::read_file(dir / "runs/cli/config.resolved.toml");

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "saqhost_cli.hpp"
 #include "support.hpp"
 
 namespace fs = std::filesystem;
@@ -12,22 +13,9 @@ using saq::test::TempDir;
 
 namespace {
 
-struct Result {
-  int status;
-  std::string output;
-};
-
-Result saqhost(const std::string& args) {
-  Result r;
-  r.status = saq::test::run_command(saq::test::env("SAQHOST") + " " + args, r.output);
-  return r;
-}
-
-Result with_pipeline(const TempDir& dir, const std::string& text, const std::string& command,
-                     const std::string& extra = "") {
-  saq::test::write_file(dir / "p.toml", text);
-  return saqhost(command + " " + (dir / "p.toml").string() + " " + extra);
-}
+using Result = saq::test::CliResult;
+using saq::test::saqhost;
+using saq::test::saqhost_on;
 
 bool has(const std::string& text, const std::string& s) { return text.find(s) != std::string::npos; }
 
@@ -81,31 +69,31 @@ use = "eval"
 TEST_CASE("quantizer input errors exit 2 and name the key") {
   TempDir dir;
   // `use = "liq_wn"` goes on line 13 of the file, `weight_bits = 9` on line 14
-  Result bits = with_pipeline(dir, kReport + "use = \"liq_wn\"\nweight_bits = 9\n", "report");
+  Result bits = saqhost_on(dir, kReport + "use = \"liq_wn\"\nweight_bits = 9\n", "report");
   CHECK(bits.status == 2);
   CHECK(has(bits.output, "p.toml:14:15: quantizer.weight_bits: must be 2..8, or 32 for full precision, got 9"));
-  Result rule = with_pipeline(
+  Result rule = saqhost_on(
       dir, kReport + "use = \"liq_wn\"\n[[quantizer.rule]]\nmatch = \"fc\"\nactivation_bits = 16\n", "report");
   CHECK(rule.status == 2);
   CHECK(has(rule.output, "quantizer.rule[0].activation_bits: must be 2..8, or 32 for full precision, got 16"));
 
-  Result unknown = with_pipeline(dir, kReport + "use = \"liq_wm\"\n", "validate");
+  Result unknown = saqhost_on(dir, kReport + "use = \"liq_wm\"\n", "validate");
   CHECK(unknown.status == 2);
   CHECK(has(unknown.output, "p.toml:13:7: quantizer.use: unknown quantizer 'liq_wm'; did you mean 'liq_wn'?"));
   CHECK(has(unknown.output, "dorefa, liq, liq_wn, lsq, pact"));
 
-  Result choice = with_pipeline(dir, kReport + "use = \"liq_wn\"\nclip_init = \"bogus\"\n", "validate");
+  Result choice = saqhost_on(dir, kReport + "use = \"liq_wn\"\nclip_init = \"bogus\"\n", "validate");
   CHECK(choice.status == 2);
   CHECK(has(choice.output, "p.toml:14:13: quantizer.clip_init: must be one of \"code\", \"max\", got \"bogus\""));
 
-  Result key = with_pipeline(dir, kReport + "use = \"lsq\"\nclip_init = \"max\"\n", "validate");
+  Result key = saqhost_on(dir, kReport + "use = \"lsq\"\nclip_init = \"max\"\n", "validate");
   CHECK(key.status == 2);
   CHECK(has(key.output, "quantizer.clip_init: unknown key for quantizer 'lsq'"));
 }
 
 TEST_CASE("saqhost report prints the SAQ paper's 674.6 MBOPs for W4A4 PreResNet-20 on CIFAR-100 shapes") {
   TempDir dir;
-  Result r = with_pipeline(dir, kReport + "use = \"liq_wn\"\n", "report");
+  Result r = saqhost_on(dir, kReport + "use = \"liq_wn\"\n", "report");
   CHECK(r.status == 0);
   CHECK(has(r.output, "**Total: 674.6 MBOPs (0.675 GBOPs)**"));
   CHECK(has(r.output, "| layer3.0.downsample | conv | 64x32x1x1 | 4 | 4 | 131072 | 2.097 |"));  // 131,072·16
@@ -113,7 +101,7 @@ TEST_CASE("saqhost report prints the SAQ paper's 674.6 MBOPs for W4A4 PreResNet-
 
 TEST_CASE("a two-stage run: FP32, then quantized from stage0.pt; report.md and summary.json carry the BOPs") {
   TempDir dir;
-  Result r = with_pipeline(dir, kTwoStage, "run", "--set run.out_dir=" + (dir / "runs").string());
+  Result r = saqhost_on(dir, kTwoStage, "run", "--set run.out_dir=" + (dir / "runs").string());
   INFO(r.output);
   REQUIRE(r.status == 0);
   const fs::path run = dir / "runs" / "two";
@@ -143,11 +131,11 @@ TEST_CASE("init naming a missing checkpoint exits 2 naming the file and stage[N]
   const std::string missing = (dir / "nowhere" / "fp32.pt").string();
   std::string text = kTwoStage;
   text.replace(text.find("init = \"stage0\""), std::string("init = \"stage0\"").size(), "init = \"" + missing + "\"");
-  Result r = with_pipeline(dir, text, "run",
+  Result r = saqhost_on(dir, text, "run",
                            "--set run.out_dir=" + (dir / "runs").string() + " --set stage.0.limit_batches=1");
   CHECK(r.status == 2);
   CHECK(has(r.output, "p.toml:25:8: stage[1].init: " + missing + ": no such checkpoint"));
-  Result own = with_pipeline(dir, kTwoStage, "run", "--set run.out_dir=" + (dir / "runs2").string() +
+  Result own = saqhost_on(dir, kTwoStage, "run", "--set run.out_dir=" + (dir / "runs2").string() +
                                                         " --set stage.1.init=stage7 --set stage.0.limit_batches=1");
   CHECK(own.status == 2);
   CHECK(has(own.output, "stage[1].init: " + (dir / "runs2" / "two" / "checkpoints" / "stage7.pt").string()));
