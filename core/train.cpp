@@ -1,5 +1,6 @@
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include <ATen/ATen.h>
@@ -88,6 +89,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
     Context ctx = s.context();
     std::vector<std::string> warnings;
     ctx.groups = make_param_groups(*s.model, stage, warnings);
+    ctx.model = s.model;
     for (const auto& w : warnings) s.log.warn("{}", w);
     for (const auto& g : ctx.groups)
       s.log.info("parameter group {}: {} tensors{}{}", g.name, g.params.size(),
@@ -108,12 +110,14 @@ void train(Session& s, const Params& stage, std::int64_t index) {
   s.model->train();
   for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
     loader->start_epoch(epoch);
-    double loss_sum = 0, ms_sum = 0;
+    double loss_sum = 0, ms_sum = 0, sharpness_sum = 0, rho = std::numeric_limits<double>::quiet_NaN();
+    std::int64_t sharpness_steps = 0;
     Correct correct_sum;
     std::int64_t seen = 0;
     Batch batch;
     for (std::int64_t step = 0; step < steps && loader->next(batch); ++step) {
       opt->set_lr_factor(schedule.factor(epoch, step));
+      opt->begin_step(Progress{epoch, epochs, step, steps});
       at::Tensor x = batch.x.to(s.device), y = batch.y.to(s.device);
       at::Tensor clean_logits;  // the first full-batch pass gives the reported accuracy
       LossFn loss_fn = [&](const at::Tensor& rows) {
@@ -132,6 +136,8 @@ void train(Session& s, const Params& stage, std::int64_t index) {
                                    r.loss, index, epoch + 1, step + 1, (s.dir->path() / "checkpoints").string()));
       const std::int64_t n = y.size(0);
       loss_sum += r.loss * static_cast<double>(n);
+      rho = r.rho;
+      if (std::isfinite(r.sharpness)) sharpness_sum += r.sharpness, ++sharpness_steps;
       ms_sum += ms;
       seen += n;
       if (clean_logits.defined()) {
@@ -145,7 +151,8 @@ void train(Session& s, const Params& stage, std::int64_t index) {
         s.dir->metrics(JsonObject()
                           .add("stage", index).add("epoch", epoch + 1).add("step", epoch * steps + step + 1)
                           .add("split", "train_step").add("loss", r.loss).add("lr", opt->lr())
-                          .add("sharpness", r.sharpness).add("step_ms", ms).str());
+                          .add("rho", r.rho).add("sharpness", r.sharpness).add("eps_norm", r.perturbation_norm)
+                          .add("step_ms", ms).str());
       }
     }
     if (seen == 0) throw RunError("the training split gave no batches");
@@ -155,7 +162,10 @@ void train(Session& s, const Params& stage, std::int64_t index) {
                       .add("split", "train").add("loss", loss_sum / static_cast<double>(seen))
                       .add("top1", 100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(seen))
                       .add("top5", 100.0 * static_cast<double>(correct_sum.top5) / static_cast<double>(seen))
-                      .add("lr", opt->lr()).add("step_ms", ms_sum / std::max(1.0, std::ceil(steps_done)))
+                      .add("lr", opt->lr()).add("rho", rho)
+                      .add("sharpness", sharpness_steps ? sharpness_sum / static_cast<double>(sharpness_steps)
+                                                        : std::numeric_limits<double>::quiet_NaN())
+                      .add("step_ms", ms_sum / std::max(1.0, std::ceil(steps_done)))
                       .add("images_per_s", 1000.0 * static_cast<double>(seen) / ms_sum).str());
     s.log.info("stage {} epoch {}/{} train: loss {:.4f} top1 {:.2f}% ({:.0f} img/s)", index, epoch + 1, epochs,
                loss_sum / static_cast<double>(seen),

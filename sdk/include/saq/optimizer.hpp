@@ -1,6 +1,7 @@
 #pragma once
 /// Optimizer plugins. The engine calls only step(loss_fn): the optimizer owns every forward/backward pass,
 /// so one-pass (SGD), two-pass (SAM, ASAM) and subset (ESAM) methods share one contract.
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -30,11 +31,21 @@ struct ParamGroup {
   std::optional<double> weight_decay;
 };
 
-/// What one step measured. Sharpness is L(w+ε) − L(w); NaN where the optimizer does not perturb.
+/// What one step measured: the clean loss; for sharpness-aware optimizers the sharpness L(w+ε) − L(w), the norm
+/// of ε and the radius ρ in force (NaN where the optimizer does not perturb).
 struct StepResult {
   double loss = std::numeric_limits<double>::quiet_NaN();
   double sharpness = std::numeric_limits<double>::quiet_NaN();
   double perturbation_norm = std::numeric_limits<double>::quiet_NaN();
+  double rho = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// Where training stands, given before every step (schedules of ρ and the like read it).
+struct Progress {
+  std::int64_t epoch = 0, epochs = 1;           ///< epoch counts from 0
+  std::int64_t step = 0, steps_per_epoch = 1;   ///< step within the epoch, from 0
+  /// Fractional epochs done: epoch + step/steps_per_epoch.
+  double epoch_fraction() const { return static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(steps_per_epoch); }
 };
 
 class SAQ_VISIBLE Optimizer {
@@ -42,6 +53,8 @@ class SAQ_VISIBLE Optimizer {
   static constexpr Kind kind = Kind::Optimizer;
   using Interface = Optimizer;
   virtual ~Optimizer() = default;
+  /// Called before each step with the training position.
+  virtual void begin_step(const Progress& progress) { (void)progress; }
   /// One training step on the current batch: every pass it needs, then the parameter update.
   virtual StepResult step(const LossFn& loss_fn) = 0;
   /// One update from the gradients already in .grad() (what a wrapping optimizer calls).

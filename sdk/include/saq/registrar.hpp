@@ -27,7 +27,8 @@ class SAQ_VISIBLE Builder {
   ~Builder() = default;
 };
 
-/// What a factory may use besides its parameters. Models read `data`; optimizers read `groups`.
+/// What a factory may use besides its parameters. Models read `data`; optimizers read `groups` and, to find
+/// what a sharpness-aware step perturbs (quantizable layers, norm layers, clip values), `model`.
 struct Context {
   c10::Device device = c10::Device(c10::kCPU);
   const Log* log = nullptr;
@@ -35,6 +36,7 @@ struct Context {
   DataInfo data;
   std::vector<ParamGroup> groups;
   std::uint64_t seed = 0;
+  std::shared_ptr<Model> model;
 };
 
 template <class I>
