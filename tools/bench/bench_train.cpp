@@ -1,5 +1,7 @@
 // Training speed of a pipeline's model: the FP32 step, the quantized (QAT) step when the pipeline has a
-// [quantizer], their ratio, and the data loader's images/s alone against the training rate.
+// [quantizer], their ratio, and the data loader's images/s alone against the training rate. When the pipeline's
+// [optimizer] is sharpness-aware (sam, asam, esam), also its step against the QAT step (two passes make 2.0 the
+// floor), and ESAM's at beta = gamma = 0.5.
 // usage: bench_train [PIPELINE.toml] [STEPS]     (default configs/quickstart.toml, 30 steps)
 #include <ATen/Parallel.h>
 
@@ -9,6 +11,7 @@
 #include <thread>
 
 #include "loss.hpp"
+#include "session.hpp"
 #include "pipeline.hpp"
 #include "plugin_host.hpp"
 #include "quantize.hpp"
@@ -62,8 +65,18 @@ int bench(int argc, char** argv) {
     bits = host::resolve_bits(*model, *p.quantizer, warnings);
     host::attach_quantizers(*model, *quantizer);
   }
+  host::HostBuilder builder(reg);
+  ctx.build = &builder;
+  ctx.model = model;
   ctx.groups = {ParamGroup{"all", model->parameters(), std::nullopt, std::nullopt}};
-  auto opt = reg.make<Optimizer>(reg.require(Kind::Optimizer, p.optimizer->use(), file), *p.optimizer, ctx);
+  // The pipeline's optimizer with `overrides` applied (ρ = 0 makes a sharpness-aware one its base alone).
+  auto optimizer = [&](const std::vector<std::string>& overrides) {
+    host::Pipeline q = host::load_pipeline(file, overrides, reg);
+    return reg.make<Optimizer>(reg.require(Kind::Optimizer, q.optimizer->use(), file), *q.optimizer, ctx);
+  };
+  const std::string use = p.optimizer->use();
+  const bool sharpness_aware = use == "sam" || use == "asam" || use == "esam";
+  auto opt = optimizer(sharpness_aware ? std::vector<std::string>{"optimizer.rho=0"} : std::vector<std::string>{});
   model->train();
   host::apply_bits(*model, bits, true);
   const double fp32_ms = median_step_ms(*model, *opt, *loader, steps);
@@ -75,6 +88,17 @@ int bench(int argc, char** argv) {
     const double qat_ms = median_step_ms(*model, *opt, *loader, steps);
     std::cout << "QAT step:    " << qat_ms << " ms with '" << p.quantizer->use() << "' at the pipeline's bits\n"
               << "ratio QAT/FP32: " << qat_ms / fp32_ms << " (target <= 1.15)\n";
+    if (sharpness_aware) {
+      auto sam = optimizer({});
+      const double sam_ms = median_step_ms(*model, *sam, *loader, steps);
+      auto esam = optimizer({"optimizer.use=esam", "optimizer.beta=0.5", "optimizer.gamma=0.5"});
+      const double esam_ms = median_step_ms(*model, *esam, *loader, steps);
+      std::cout << use << " step:    " << sam_ms << " ms (rho " << p.optimizer->get<double>("rho") << ", perturb "
+                << p.optimizer->get<std::string>("perturb") << ")\n"
+                << "ratio " << use << "/QAT: " << sam_ms / qat_ms << " (target <= 2.05)\n"
+                << "esam step:   " << esam_ms << " ms (beta = gamma = 0.5)\n"
+                << "ratio esam/QAT: " << esam_ms / qat_ms << " (target <= 1.5)\n";
+    }
   }
   std::cout << "data loader: " << loader_rate << " images/s\n"
             << "ratio loader/train: " << loader_rate / train_rate << " (target >= 10)\n";
