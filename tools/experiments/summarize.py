@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Tables the SAQ ablation's runs: test top-1 (mean ± sample std over seeds) per method and bit-width.
+usage: summarize.py OUT_DIR MACHINE SEEDS"""
+import json
+import pathlib
+import re
+import statistics
+import sys
+
+out, machine, seeds = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+names = {
+    "fp32": "FP32 (the starting point)",
+    "qat_sgd": "QAT, SGD (ρ = 0)",
+    "saq_sam": "SAQ: SAM on quantized weights",
+    "sam_latent": "SAM on latent weights (the paper's case 2)",
+    "qasam": "QASAM: ASAM on quantized weights",
+    "esam_saq": "ESAM-SAQ (β = γ = 0.5)",
+}
+results = {}
+for summary in sorted(out.glob("*/summary.json")):
+    m = re.fullmatch(r"(.+?)(?:-(w\d+a\d+))?-s(\d+)", summary.parent.name)
+    if not m:
+        continue
+    s = json.loads(summary.read_text())
+    results.setdefault((m.group(1), m.group(2) or "fp32"), []).append((s["test_top1"], s.get("seconds", 0)))
+
+
+def cell(values):
+    tops = [v[0] for v in values]
+    spread = f" ± {statistics.stdev(tops):.2f}" if len(tops) > 1 else ""
+    return f"{statistics.mean(tops):.2f}{spread} (n={len(tops)})"
+
+
+print("# SAQ ablation on Fashion-MNIST\n")
+print(f"Test top-1 (%) of a small CNN (width 16), mean ± std over seeds {seeds}; measured on {machine}.")
+print("Every quantized run starts from the FP32 model of its seed and trains 2 epochs with the paper's quantizer")
+print("(liq_wn; first layer w8a32, last w8a8), ρ = 0.4, SGD lr 0.01 (cosine), clip lr 0.01.\n")
+print("Command: `tools/experiments/fashion_mnist_saq.sh` (pipelines in tools/experiments/).\n")
+print("| method | W4A4 | W2A2 |")
+print("|---|---:|---:|")
+fp = results.get(("fp32", "fp32"))
+if fp:
+    print(f"| {names['fp32']} | {cell(fp)} | {cell(fp)} |")
+for key in ["qat_sgd", "saq_sam", "sam_latent", "qasam", "esam_saq"]:
+    row = [cell(results[(key, b)]) if (key, b) in results else "–" for b in ("w4a4", "w2a2")]
+    print(f"| {names[key]} | {row[0]} | {row[1]} |")
+secs = {k: statistics.mean(v[1] for v in vals) for k, vals in results.items()}
+print("\nMean wall time per run (s): " + ", ".join(f"{k[0]} {k[1]}: {v:.0f}" for k, v in sorted(secs.items())))
