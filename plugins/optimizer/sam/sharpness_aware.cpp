@@ -136,6 +136,11 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
     }
   }
 
+  // BN running statistics: every pass at w + ε (the data-selection forward included) leaves them, when frozen
+  std::vector<double> momenta;
+  if (freeze_bn_)
+    for (auto& bn : targets_.norms()) momenta.push_back(bn->momentum), bn->momentum = 0.0;
+
   // 3. data selection: the samples whose loss rose most under ε
   at::Tensor rows, perturbed_all;
   if (variant_ == Variant::Esam && gamma_ < 1.0) {
@@ -145,9 +150,6 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
   }
 
   // 4. perturbed pass; its gradient is the one the base optimizer applies
-  std::vector<double> momenta;
-  if (freeze_bn_)
-    for (auto& bn : targets_.norms()) momenta.push_back(bn->momentum), bn->momentum = 0.0;
   base_->zero_grad();
   at::Tensor perturbed;
   {
