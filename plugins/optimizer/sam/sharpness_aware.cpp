@@ -9,6 +9,23 @@ namespace saq::plugins {
 
 namespace {
 
+/// Undoes a step's perturbation: parameters back to their saved values, layers without ε, BatchNorm momenta
+/// back. Runs at the latest when the step unwinds, so an exception mid-step leaves the model as it was.
+struct Restore {
+  std::vector<std::pair<at::Tensor, at::Tensor>> params;  ///< (parameter, its value before ε)
+  std::vector<std::shared_ptr<QuantLayer>> layers;
+  std::vector<std::pair<std::shared_ptr<BatchNorm2dLayer>, double>> momenta;
+
+  void now() {
+    at::NoGradGuard no_grad;
+    for (auto& [param, before] : params) param.detach().copy_(before);
+    for (auto& layer : layers) layer->clear_perturbation();
+    for (auto& [bn, momentum] : momenta) bn->momentum = momentum;
+    params.clear(), layers.clear(), momenta.clear();
+  }
+  ~Restore() { now(); }
+};
+
 TargetFlags flags_of(const Params& p) {
   TargetFlags f;
   f.quantized = p.get<std::string>("perturb") == "quantized";
@@ -121,7 +138,7 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
     squared += g.pow(2).sum().item<double>();
   }
   const double scale = rho_now_ / (std::sqrt(squared) + 1e-12) / beta_;
-  std::vector<std::pair<at::Tensor, at::Tensor>> saved;  // (parameter, its value before ε)
+  Restore restore;
   double eps_squared = 0;
   for (size_t i = 0; i < grads.size(); ++i) {
     if (!grads[i].defined()) continue;
@@ -129,23 +146,25 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
     at::Tensor eps = adaptive && t.adaptive ? (t.value.abs() + eta_).pow(2) * grads[i] * scale : grads[i] * scale;
     eps_squared += eps.pow(2).sum().item<double>();
     if (t.layer) {
+      restore.layers.push_back(t.layer);
       t.layer->set_perturbation(eps);
     } else {
-      saved.emplace_back(t.value, t.value.detach().clone());
+      restore.params.emplace_back(t.value, t.value.detach().clone());
       t.value.detach().add_(eps);
     }
   }
 
   // BN running statistics: every pass at w + ε (the data-selection forward included) leaves them, when frozen
-  std::vector<double> momenta;
   if (freeze_bn_)
-    for (auto& bn : targets_.norms()) momenta.push_back(bn->momentum), bn->momentum = 0.0;
+    for (auto& bn : targets_.norms()) restore.momenta.emplace_back(bn, bn->momentum), bn->momentum = 0.0;
 
   // 3. data selection: the samples whose loss rose most under ε
   at::Tensor rows, perturbed_all;
   if (variant_ == Variant::Esam && gamma_ < 1.0) {
     perturbed_all = loss_fn(at::Tensor()).detach();
-    const auto k = std::max<std::int64_t>(1, static_cast<std::int64_t>(gamma_ * static_cast<double>(clean.size(0))));
+    // ⌊γ·B⌋, robust to γ·B landing a hair below an integer in floating point (0.29·100)
+    const auto k = std::max<std::int64_t>(
+        1, static_cast<std::int64_t>(std::floor(gamma_ * static_cast<double>(clean.size(0)) + 1e-9)));
     rows = std::get<1>((perturbed_all - clean.detach()).topk(k));
   }
 
@@ -157,13 +176,9 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
     perturbed = loss_fn(rows).mean();
     perturbed.backward();
   }
-  if (freeze_bn_)
-    for (size_t i = 0; i < targets_.norms().size(); ++i) targets_.norms()[i]->momentum = momenta[i];
 
   // 5. restore exactly what was perturbed, then the base step
-  for (auto& [param, before] : saved) param.detach().copy_(before);
-  for (const auto& t : chosen)
-    if (t.layer) t.layer->clear_perturbation();
+  restore.now();
   base_->apply_gradients();
 
   StepResult r;
