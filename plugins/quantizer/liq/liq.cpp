@@ -29,10 +29,13 @@ class LiqTensorQuantizer final : public TensorQuantizer {
       auto stats = at::std_mean(x.detach(), /*unbiased=*/true);
       v = (x - std::get<1>(stats)) / std::get<0>(stats);
     }
-    if (is_training() && initialized_.item<std::uint8_t>() == 0) {
+    // The buffer (read with a device sync on GPUs) is read only until it says "initialised"; checkpoints set it too.
+    if (is_training() && !known_initialized_) known_initialized_ = initialized_.item<std::uint8_t>() != 0;
+    if (is_training() && !known_initialized_) {
       at::NoGradGuard no_grad;
       clip_.fill_(0.8 * v.detach().abs().max().item<double>());
       initialized_.fill_(1);
+      known_initialized_ = true;
     }
     return weight_ ? fake_quant::liq_weight(v, clip_, bits) : fake_quant::liq_activation(v, clip_, bits);
   }
@@ -40,6 +43,7 @@ class LiqTensorQuantizer final : public TensorQuantizer {
  private:
   bool weight_, normalize_, init_from_data_;
   at::Tensor clip_, initialized_;
+  bool known_initialized_ = false;
 };
 
 class Liq : public Quantizer {

@@ -25,11 +25,14 @@ class LsqTensorQuantizer final : public TensorQuantizer {
     const std::int64_t qn = signed_ ? std::int64_t{1} << (bits - 1) : 0;
     const std::int64_t qp = signed_ ? (std::int64_t{1} << (bits - 1)) - 1 : (std::int64_t{1} << bits) - 1;
     const bool per_channel = step_.numel() > 1;
-    if (is_training() && initialized_.item<std::uint8_t>() == 0) {
+    // The buffer (read with a device sync on GPUs) is read only until it says "initialised"; checkpoints set it too.
+    if (is_training() && !known_initialized_) known_initialized_ = initialized_.item<std::uint8_t>() != 0;
+    if (is_training() && !known_initialized_) {
       at::NoGradGuard no_grad;
       at::Tensor mean_abs = per_channel ? v.detach().abs().flatten(1).mean(1) : v.detach().abs().mean().reshape({1});
       step_.copy_(2.0 * mean_abs / std::sqrt(static_cast<double>(qp)));
       initialized_.fill_(1);
+      known_initialized_ = true;
     }
     // weights: elements per step; activations: features of one sample
     const double n = per_channel ? static_cast<double>(v[0].numel())
@@ -40,6 +43,7 @@ class LsqTensorQuantizer final : public TensorQuantizer {
  private:
   bool signed_;
   at::Tensor step_, initialized_;
+  bool known_initialized_ = false;
 };
 
 }  // namespace
