@@ -169,3 +169,17 @@ TEST_CASE("a run writes the resolved pipeline, metrics and summary; --set swaps 
   CHECK(summary.find("\"test_top1\": ") != std::string::npos);
   CHECK(fs::file_size(dir / "runs/cli/checkpoints/final.pt") > 0);
 }
+
+TEST_CASE("a non-finite loss stops the run with exit 1, naming stage, epoch and step; earlier checkpoints stay") {
+  TempDir dir;
+  // Stage 1's learning rate of 1e38 overflows the weights to inf in its first step; the next loss is not finite.
+  std::string text = std::string(kGood) + "[[stage]]\nuse = \"train\"\nepochs = 1\n"
+                                          "optimizer = { use = \"sgd\", lr = 1e38, momentum = 0.9 }\n";
+  Result r = saqhost_on(dir, text, "run", "--set run.out_dir=" + (dir / "runs").string());
+  CHECK(r.status == 1);
+  CHECK(has(r, "non-finite training loss"));
+  CHECK(has(r, "at stage 1, epoch 1, step "));
+  CHECK(fs::file_size(dir / "runs/cli/checkpoints/stage0.pt") > 0);
+  CHECK_FALSE(fs::exists(dir / "runs/cli/checkpoints/stage1.pt"));
+  CHECK_FALSE(fs::exists(dir / "runs/cli/summary.json"));
+}
