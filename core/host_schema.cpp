@@ -23,6 +23,12 @@ Schema data_host_schema() {
 
 std::vector<std::string> stage_kinds() { return {"train", "eval"}; }
 
+namespace {
+void add_init(Schema& s) {
+  s.string("init", "", "load model weights first: a checkpoint file, or \"stageN\" of this run (\"\": keep)");
+}
+}  // namespace
+
 Schema stage_schema(const std::string& kind) {
   Schema s;
   if (kind == "train") {
@@ -30,7 +36,7 @@ Schema stage_schema(const std::string& kind) {
     s.boolean("quantized", true, "train with the pipeline's [quantizer] (false: full precision)");
     s.component("optimizer", Kind::Optimizer, "sgd", "this stage's optimizer (default: the pipeline's [optimizer])")
         .optional();
-    s.string("init", "", "load model weights first: a checkpoint file, or \"stageN\" of this run (\"\": keep)");
+    add_init(s);
     s.choice("schedule", "cosine", {"constant", "cosine", "multistep", "step"}, "learning-rate schedule");
     s.choice("lr_update", "epoch", {"epoch", "step"}, "evaluate the schedule once per epoch or at every step");
     s.integers("milestones", {}, "multistep: epochs at which the rate is multiplied by gamma");
@@ -56,7 +62,7 @@ Schema stage_schema(const std::string& kind) {
   if (kind == "eval") {
     s.choice("split", "test", {"train", "test"}, "split to evaluate");
     s.boolean("quantized", true, "evaluate with the pipeline's [quantizer] (false: full precision)");
-    s.string("init", "", "load model weights first: a checkpoint file, or \"stageN\" of this run (\"\": keep)");
+    add_init(s);
     s.integer("limit_batches", 0, "use at most N batches; 0 = all").min(0);
     return s;
   }

@@ -131,20 +131,22 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
   // 2. ε from one global norm
   at::NoGradGuard no_grad;
   const bool adaptive = variant_ == Variant::Asam;
-  double squared = 0;
+  // Per-tensor sums stay tensors and are read once: one host sync per norm, not one per tensor.
+  std::vector<at::Tensor> squares;
   for (size_t i = 0; i < grads.size(); ++i) {
     if (!grads[i].defined()) continue;
     at::Tensor g = adaptive && chosen[i].adaptive ? grads[i] * (chosen[i].value.abs() + eta_) : grads[i];
-    squared += g.pow(2).sum().item<double>();
+    squares.push_back(g.pow(2).sum().to(at::kDouble));
   }
+  const double squared = squares.empty() ? 0.0 : at::stack(squares).sum().item<double>();
   const double scale = rho_now_ / (std::sqrt(squared) + 1e-12) / beta_;
   Restore restore;
-  double eps_squared = 0;
+  std::vector<at::Tensor> eps_squares;
   for (size_t i = 0; i < grads.size(); ++i) {
     if (!grads[i].defined()) continue;
     const Target& t = chosen[i];
     at::Tensor eps = adaptive && t.adaptive ? (t.value.abs() + eta_).pow(2) * grads[i] * scale : grads[i] * scale;
-    eps_squared += eps.pow(2).sum().item<double>();
+    eps_squares.push_back(eps.pow(2).sum().to(at::kDouble));
     if (t.layer) {
       restore.layers.push_back(t.layer);
       t.layer->set_perturbation(eps);
@@ -184,7 +186,7 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
   StepResult r;
   r.loss = clean_loss.item<double>();
   r.sharpness = (perturbed_all.defined() ? perturbed_all.mean().item<double>() : perturbed.item<double>()) - r.loss;
-  r.perturbation_norm = std::sqrt(eps_squared);
+  r.perturbation_norm = eps_squares.empty() ? 0.0 : std::sqrt(at::stack(eps_squares).sum().item<double>());
   r.rho = rho_now_;
   return r;
 }
