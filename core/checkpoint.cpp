@@ -1,5 +1,9 @@
 #include "checkpoint.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include <ATen/ATen.h>
@@ -11,11 +15,21 @@
 
 namespace saq::host {
 
+void write_archive(torch::serialize::OutputArchive& archive, const std::filesystem::path& file) {
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string data = bytes.str();
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.flush();
+  if (!out) throw std::runtime_error(std::string("write failed: ") + std::strerror(errno));
+}
+
 void save_weights(const torch::nn::Module& model, const std::filesystem::path& path) {
   write_atomically(path, [&](const std::filesystem::path& tmp) {
     torch::serialize::OutputArchive archive;
     model.save(archive);
-    archive.save_to(tmp.string());
+    write_archive(archive, tmp);
   });
 }
 
@@ -76,6 +90,11 @@ std::vector<std::string> load_weights(torch::nn::Module& model, const std::files
     std::string what = e.what();
     throw std::runtime_error(path.string() + ": not a readable checkpoint (" + what.substr(0, what.find('\n')) + ")");
   }
+  return load_weights(model, archive, path);
+}
+
+std::vector<std::string> load_weights(torch::nn::Module& model, torch::serialize::InputArchive& archive,
+                                      const std::filesystem::path& path) {
   Loader loader{path, {}, {}};
   loader.load(model, archive, "");
   if (!loader.missing.empty())

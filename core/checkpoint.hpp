@@ -6,7 +6,16 @@
 
 #include <torch/nn/module.h>
 
+namespace torch::serialize {
+class InputArchive;
+class OutputArchive;
+}
+
 namespace saq::host {
+
+/// Writes `archive` to `file` (not atomically: callers write a temporary file). The archive is serialised in
+/// memory first: LibTorch's file writer throws from its destructor when the disk fills, which would abort.
+void write_archive(torch::serialize::OutputArchive& archive, const std::filesystem::path& file);
 
 /// Writes every parameter and buffer of `model` to `path` (temporary file, fsync, rename).
 void save_weights(const torch::nn::Module& model, const std::filesystem::path& path);
@@ -15,5 +24,8 @@ void save_weights(const torch::nn::Module& model, const std::filesystem::path& p
 /// except quantizer state ("*_quantizer.*"), which an FP32 checkpoint does not have; returns the names so skipped.
 /// A tensor of another shape is an error naming it and both shapes. Errors are std::runtime_error naming the file.
 std::vector<std::string> load_weights(torch::nn::Module& model, const std::filesystem::path& path);
+/// The same from an archive already read (`path` names it in errors).
+std::vector<std::string> load_weights(torch::nn::Module& model, torch::serialize::InputArchive& archive,
+                                      const std::filesystem::path& path);
 
 }  // namespace saq::host

@@ -1,7 +1,10 @@
 #include "commands.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <saq/abi.hpp>
 
@@ -23,6 +26,15 @@ std::string version_text() {
 }
 
 namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 void print_schema(const Schema& schema) {
   for (const auto& s : schema.specs()) {
@@ -73,10 +85,59 @@ int plugins(const Registry& reg, const std::string& describe) {
   return 0;
 }
 
+/// The run directory `saqhost run P --resume` continues: the newest of <out_dir>/<name>, <name>.1, … .
+/// Empty when there is none, or when the newest never saved a checkpoint (a new run starts).
+fs::path resumable_run(const Pipeline& pipeline, spdlog::logger& log, bool& finished) {
+  const fs::path out = pipeline.run->get<std::string>("out_dir");
+  const std::string name = pipeline.run->get<std::string>("name");
+  fs::path newest;
+  for (int i = 0;; ++i) {
+    fs::path p = out / (i == 0 ? name : name + "." + std::to_string(i));
+    if (!fs::exists(p)) break;
+    newest = p;
+  }
+  finished = false;
+  if (newest.empty()) return {};
+  if (fs::exists(newest / "summary.json")) {
+    finished = true;
+    return newest;
+  }
+  if (!fs::exists(newest / "checkpoints" / "resume.pt")) {
+    log.warn("{} has no checkpoint to resume from; starting a new run", newest.string());
+    return {};
+  }
+  const std::string saved = read_text(newest / "config.resolved.toml"), now = pipeline.resolved_toml();
+  if (saved != now) {
+    std::size_t line = 1;
+    for (std::size_t i = 0; i < std::min(saved.size(), now.size()) && saved[i] == now[i]; ++i) line += saved[i] == '\n';
+    throw InputError(pipeline.file + ": differs from the pipeline " + newest.string() + " was started with (line " +
+                     std::to_string(line) + " of its config.resolved.toml); continue it as it was with 'saqhost "
+                     "resume " + newest.string() + "', or drop --resume to start a new run");
+  }
+  return newest;
+}
+
+int resume_run(const CommandLine& cl, const Registry& registry, std::shared_ptr<spdlog::logger> log) {
+  if (!cl.overrides.empty())
+    throw InputError("resume: --set is not allowed: a resumed run continues with the pipeline it started with");
+  const fs::path dir = cl.pipeline;
+  if (!fs::is_directory(dir)) throw InputError("resume: " + dir.string() + ": no such run directory");
+  if (fs::exists(dir / "summary.json")) {
+    log->info("{} is finished (summary.json); nothing to resume", dir.string());
+    return 0;
+  }
+  if (!fs::exists(dir / "checkpoints" / "resume.pt"))
+    throw InputError("resume: " + (dir / "checkpoints" / "resume.pt").string() +
+                     ": no such file; the run stopped before its first checkpoint (start it again)");
+  Pipeline pipeline = load_pipeline((dir / "config.resolved.toml").string(), {}, registry);
+  run_pipeline(pipeline, registry, log, dir);
+  return 0;
+}
+
 }  // namespace
 
 int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
-  const std::vector<std::string> commands = {"run", "validate", "report", "plugins"};
+  const std::vector<std::string> commands = {"run", "resume", "validate", "report", "plugins"};
   if (std::find(commands.begin(), commands.end(), cl.command) == commands.end()) {
     std::string hint = did_you_mean(cl.command, commands);
     throw InputError("unknown command '" + cl.command + "'" + (hint.empty() ? "" : "; " + hint) + " (commands: " +
@@ -88,6 +149,10 @@ int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
   if (cl.command == "plugins") return plugins(registry, cl.describe);
   for (const auto& s : registry.skipped) log->warn("skipped plugin library {}: {}", s.path, s.reason);
 
+  if (cl.command == "resume") {
+    if (cl.pipeline.empty()) throw InputError("resume: which run? (saqhost resume RUN_DIR)");
+    return resume_run(cl, registry, log);
+  }
   if (cl.pipeline.empty()) throw InputError(cl.command + ": which pipeline? (saqhost " + cl.command + " PIPELINE.toml)");
   Pipeline pipeline = load_pipeline(cl.pipeline, cl.overrides, registry);
   if (cl.command == "validate") {
@@ -97,6 +162,16 @@ int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
   }
   if (cl.command == "report") {
     std::cout << report_pipeline(pipeline, registry, log);
+    return 0;
+  }
+  if (cl.resume) {
+    bool finished = false;
+    fs::path dir = resumable_run(pipeline, *log, finished);
+    if (finished) {
+      log->info("{} is finished (summary.json); nothing to resume", dir.string());
+      return 0;
+    }
+    run_pipeline(pipeline, registry, log, dir);
     return 0;
   }
   run_pipeline(pipeline, registry, log);

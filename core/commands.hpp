@@ -11,9 +11,10 @@ namespace saq::host {
 struct CommandLine {
   std::string command, pipeline, describe;
   std::vector<std::string> overrides, plugin_paths;
+  bool resume = false;
 };
 
-/// Runs `run`, `validate` or `plugins`; returns the exit status. Throws InputError / RunError.
+/// Runs `run`, `resume`, `validate`, `report` or `plugins`; returns the exit status. Throws InputError / RunError.
 int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log);
 std::string version_text();
 

@@ -1,6 +1,7 @@
 #include "engine.hpp"
 
 #include <chrono>
+#include <csignal>
 #include <limits>
 #include <optional>
 #include <thread>
@@ -11,6 +12,7 @@
 #include <torch/cuda.h>
 
 #include "bops.hpp"
+#include "interrupt.hpp"
 #include "errors.hpp"
 #include "json.hpp"
 #include "session.hpp"
@@ -41,6 +43,25 @@ Context Session::context() const {
   ctx.data = info;
   ctx.seed = static_cast<std::uint64_t>(pipeline.run->get<std::int64_t>("seed"));
   return ctx;
+}
+
+double Session::seconds() const {
+  return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+ResumePoint Session::point(std::int64_t stage, std::int64_t epoch, std::int64_t step, bool in_stage,
+                           const EpochTotals& totals) const {
+  ResumePoint p;
+  p.stage = stage, p.epoch = epoch, p.step = step, p.in_stage = in_stage;
+  p.epochs_trained = epochs_trained;
+  const auto layers = quant_layers(*model);
+  p.quantizers_attached = !layers.empty() && layers.front().second->quantizable();
+  p.totals = totals;
+  if (last_test) p.last_test = TestResult{last_test->loss, last_test->top1, last_test->top5, last_test->samples};
+  p.metrics_bytes = dir->metrics_bytes();
+  p.consecutive_skipped = consecutive_skipped;
+  p.seconds = seconds();
+  return p;
 }
 
 namespace {
@@ -113,24 +134,34 @@ std::string report_pipeline(const Pipeline& pipeline, const Registry& registry, 
   return cost_markdown(measure_costs(*s.model, s.info, s.quantizer ? &s.bits : nullptr), pipeline.file);
 }
 
-fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log) {
+fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log,
+                      const fs::path& resume_dir) {
   const Params& run = *pipeline.run;
   c10::Device device = setup([&] { return pick_device(run); });
-  RunDir dir(run.get<std::string>("out_dir"), run.get<std::string>("name"));
+  std::unique_ptr<ResumeFile> resume;
+  std::unique_ptr<RunDir> dir_owner;
+  if (resume_dir.empty()) {
+    dir_owner = std::make_unique<RunDir>(run.get<std::string>("out_dir"), run.get<std::string>("name"));
+  } else {
+    resume = setup([&] { return std::make_unique<ResumeFile>(resume_dir / "checkpoints" / "resume.pt"); });
+    dir_owner = std::make_unique<RunDir>(resume_dir, resume->point().metrics_bytes);
+  }
+  RunDir& dir = *dir_owner;
   auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>((dir.path() / "saqhost.log").string());
   log->sinks().push_back(file_sink);
   struct DropSink {  // the logger outlives this run; its file sink must not
     spdlog::logger& l;
     ~DropSink() { l.sinks().pop_back(); }
   } drop{*log};
+  InterruptGuard interrupts;
 
   auto threads = run.get<std::int64_t>("threads");
   at::set_num_threads(threads > 0 ? static_cast<int>(threads)
                                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   at::manual_seed(static_cast<std::uint64_t>(run.get<std::int64_t>("seed")));
-  log->info("run directory {} (device {}, {} threads, seed {})", dir.path().string(), device.str(),
-            at::get_num_threads(), run.get<std::int64_t>("seed"));
-  write_text_atomically(dir.path() / "config.resolved.toml", pipeline.resolved_toml());
+  log->info("{} {} (device {}, {} threads, seed {})", resume ? "resuming run directory" : "run directory",
+            dir.path().string(), device.str(), at::get_num_threads(), run.get<std::int64_t>("seed"));
+  if (!resume) write_text_atomically(dir.path() / "config.resolved.toml", pipeline.resolved_toml());
 
   Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), &dir, device};
   build_components(s);
@@ -145,19 +176,44 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
     log->info("{:.1f} MBOPs with the quantized stages' bits (report.md)", costs->bops / 1e6);
   }
 
-  auto t0 = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < pipeline.stages.size(); ++i) {
+  std::size_t first_stage = 0;
+  if (resume) {
+    const ResumePoint& p = resume->point();
+    if (p.stage > static_cast<std::int64_t>(pipeline.stages.size()))
+      throw InputError(resume_dir.string() + ": its checkpoint is at stage " + std::to_string(p.stage) +
+                       ", the pipeline has " + std::to_string(pipeline.stages.size()));
+    if (p.quantizers_attached) attach_quantizers(*s.model, *s.quantizer);
+    setup([&] { resume->restore_model(*s.model); });
+    s.resume = resume.get();
+    s.epochs_trained = p.epochs_trained;
+    s.consecutive_skipped = p.consecutive_skipped;
+    s.seconds_before = p.seconds;
+    if (p.last_test) s.last_test = Evaluation{"test", p.last_test->loss, p.last_test->top1, p.last_test->top5, p.last_test->samples};
+    first_stage = static_cast<std::size_t>(p.stage);
+  }
+
+  for (size_t i = first_stage; i < pipeline.stages.size(); ++i) {
     const Params& stage = *pipeline.stages[i];
     const auto index = static_cast<std::int64_t>(i);
-    setup([&] { prepare_stage(s, stage, index); });
+    const bool mid_stage = resume && i == first_stage && resume->point().in_stage;
+    setup([&] { prepare_stage(s, stage, index, mid_stage); });
     if (stage.use() == "train") train(s, stage, index);
     else
       evaluate(s, stage.get<std::string>("split"), stage.get<std::int64_t>("limit_batches"), index, s.epochs_trained,
                std::numeric_limits<double>::quiet_NaN());
+    s.resume = nullptr;
+    save_resume_point(s, s.point(index + 1, 0, 0, false), nullptr);
+    if (pending_interrupt() && i + 1 < pipeline.stages.size())
+      throw Interrupted(fmt::format("{} after stage {}: checkpoint saved; continue with: saqhost resume {}",
+                                    pending_interrupt() == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+                                    index, dir.path().string()),
+                        pending_interrupt());
   }
   save_checkpoint(s, "final.pt");
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds = s.seconds();
   write_text_atomically(dir.path() / "summary.json", summary_json(s, seconds, costs));
+  std::error_code ec;
+  fs::remove(dir.checkpoint("resume.pt"), ec);  // the run is complete: final.pt and summary.json say so
   if (s.last_test)
     log->info("done in {:.1f} s: test top1 {:.2f}% top5 {:.2f}%; results in {}", seconds, s.last_test->top1,
               s.last_test->top5, dir.path().string());

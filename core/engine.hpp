@@ -11,9 +11,11 @@
 namespace saq::host {
 
 /// Returns the run directory. Setup failures (a data file, a factory) are InputError; failures while
-/// training are RunError.
+/// training are RunError; a signal is Interrupted, after the resume checkpoint is saved. With `resume_dir`,
+/// continues that run from its checkpoints/resume.pt instead of starting a new one.
 std::filesystem::path run_pipeline(const Pipeline& pipeline, const Registry& registry,
-                                   std::shared_ptr<spdlog::logger> log);
+                                   std::shared_ptr<spdlog::logger> log,
+                                   const std::filesystem::path& resume_dir = {});
 
 /// The BOPs and footprint report (Markdown) of the pipeline's model with its quantized stages' bits, without
 /// training and without a run directory.

@@ -16,6 +16,13 @@ struct RunError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The run stopped at a signal (SIGINT, SIGTERM) after saving a checkpoint it can resume from.
+/// Exit status 128 + signal, as a shell reports a process killed by it.
+struct Interrupted : std::runtime_error {
+  Interrupted(const std::string& what, int signal) : std::runtime_error(what), signal(signal) {}
+  int signal;
+};
+
 /// "did you mean 'x'?" for the candidate closest to `word` by edit distance, or "" when none is close.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 /// "a, b, c"

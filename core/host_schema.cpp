@@ -11,6 +11,12 @@ Schema run_schema() {
   s.integer("seed", 0, "seed of model initialisation, data order and augmentation").min(0);
   s.choice("device", "auto", {"auto", "cpu", "cuda"}, "auto = cuda when this LibTorch has it, else cpu");
   s.integer("threads", 0, "intra-op threads; 0 = all cores").min(0);
+  s.integer("checkpoint_every", 200,
+            "write the resume checkpoint every N training steps (and at every epoch end); 0 = epoch ends only")
+      .min(0);
+  s.choice("on_nonfinite", "stop", {"stop", "skip"},
+           "a step whose loss or gradients hold NaN/Inf: stop the run, or skip the step (nothing is updated)");
+  s.integer("max_skipped_steps", 20, "skip: stop after this many non-finite steps in a row").min(1);
   return s;
 }
 

@@ -19,11 +19,14 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  run PIPELINE.toml [--set key=value]...    train and evaluate; results in runs/<name>/\n"
+    "  run PIPELINE.toml --resume                continue this pipeline's latest unfinished run (or start one)\n"
+    "  resume RUN_DIR                            continue a stopped run from its last checkpoint\n"
     "  validate PIPELINE.toml [--set key=value]... check a pipeline without running it\n"
     "  report PIPELINE.toml [--set key=value]...   per-layer bits, BOPs and memory footprint, without training\n"
     "  plugins [--describe NAME]                 list components, or one component's parameters\n"
     "\n"
-    "exit status: 0 done, 1 failed while running, 2 bad input (pipeline, key, plugin or data file)\n";
+    "exit status: 0 done, 1 failed while running, 2 bad input (pipeline, key, plugin or data file),\n"
+    "             130 / 143 stopped by SIGINT / SIGTERM after saving a checkpoint (saqhost resume continues)\n";
 
 int dispatch(int argc, char** argv) {
   po::options_description common("options");
@@ -34,6 +37,7 @@ int dispatch(int argc, char** argv) {
       ("plugin-path,P", po::value<std::vector<std::string>>()->composing(),
        "also load plugins from this folder or file (searched before $SAQ_PLUGIN_PATH)")
       ("describe", po::value<std::string>(), "plugins: print the parameters of this component")
+      ("resume", "run: continue the latest unfinished run of this pipeline instead of starting a new one")
       ("quiet,q", "log warnings and errors only");
   po::options_description hidden;
   hidden.add_options()("command", po::value<std::string>())("pipeline", po::value<std::string>());
@@ -71,6 +75,7 @@ int dispatch(int argc, char** argv) {
   cl.overrides = list("set");
   cl.plugin_paths = list("plugin-path");
   cl.describe = vm.count("describe") ? vm["describe"].as<std::string>() : "";
+  cl.resume = vm.count("resume") > 0;
 
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto log = std::make_shared<spdlog::logger>("saqhost", console);
@@ -88,6 +93,9 @@ int main(int argc, char** argv) {
   } catch (const InputError& e) {
     std::cerr << "saqhost: error: " << e.what() << "\n";
     return 2;
+  } catch (const Interrupted& e) {
+    std::cerr << "saqhost: " << e.what() << "\n";
+    return 128 + e.signal;
   } catch (const std::exception& e) {
     std::cerr << "saqhost: error: " << e.what() << "\n";
     return 1;

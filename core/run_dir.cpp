@@ -26,14 +26,19 @@ void sync_path(const fs::path& p, bool directory) {
 void write_atomically(const fs::path& path, const std::function<void(const fs::path&)>& write) {
   fs::path tmp = path;
   tmp += ".tmp";
+  errno = 0;
   try {
     write(tmp);
     sync_path(tmp, false);
     fs::rename(tmp, path);
   } catch (const std::exception& e) {
+    const int err = errno;  // LibTorch's writer reports "file write failed" without the cause
     std::error_code ec;
     fs::remove(tmp, ec);
-    throw RunError("cannot write " + path.string() + " (the previous version, if any, is intact): " + e.what());
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    if (err != 0 && what.find(std::strerror(err)) == std::string::npos) what += std::string(" (") + std::strerror(err) + ")";
+    throw RunError("cannot write " + path.string() + " (the previous version, if any, is intact): " + what);
   }
   // The new file is in place; syncing its folder makes the rename itself durable.
   sync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path(), true);
@@ -60,8 +65,22 @@ RunDir::RunDir(const fs::path& out_dir, const std::string& name) {
   if (!metrics_) throw InputError("run.out_dir: cannot write in " + path_.string());
 }
 
+RunDir::RunDir(const fs::path& existing, std::uint64_t metrics_bytes) : path_(existing), metrics_bytes_(metrics_bytes) {
+  const fs::path file = path_ / "metrics.jsonl";
+  std::error_code ec;
+  if (!fs::exists(file)) throw InputError(file.string() + ": missing; cannot resume this run");
+  if (fs::file_size(file) < metrics_bytes)
+    throw InputError(file.string() + ": shorter than its checkpoint records (" + std::to_string(metrics_bytes) +
+                     " bytes); cannot resume this run");
+  fs::resize_file(file, metrics_bytes, ec);
+  if (ec) throw InputError(file.string() + ": cannot truncate to resume: " + ec.message());
+  metrics_.open(file, std::ios::app);
+  if (!metrics_) throw InputError("cannot write in " + path_.string());
+}
+
 void RunDir::metrics(const std::string& json_line) {
   metrics_ << json_line << '\n';
+  metrics_bytes_ += json_line.size() + 1;
   metrics_.flush();
   if (!metrics_) throw RunError((path_ / "metrics.jsonl").string() + ": write failed: " + std::strerror(errno));
 }

@@ -2,6 +2,7 @@
 /// The run directory: resolved pipeline, log, metrics.jsonl, summary.json, checkpoints.
 #include <filesystem>
 #include <functional>
+#include <cstdint>
 #include <fstream>
 #include <string>
 
@@ -16,14 +17,20 @@ class RunDir {
  public:
   /// Creates <out_dir>/<name>, or <name>.1, <name>.2, … when it exists: an earlier run is never overwritten.
   RunDir(const std::filesystem::path& out_dir, const std::string& name);
+  /// Reopens the run directory `existing` to resume it: metrics.jsonl is cut back to its first `metrics_bytes`
+  /// bytes, the lines a killed run wrote after its last checkpoint (the resumed run writes them again).
+  RunDir(const std::filesystem::path& existing, std::uint64_t metrics_bytes);
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path checkpoint(const std::string& name) const { return path_ / "checkpoints" / name; }
   /// Appends one line to metrics.jsonl, flushed at once.
   void metrics(const std::string& json_line);
+  /// Bytes in metrics.jsonl so far (a resume checkpoint records it).
+  std::uint64_t metrics_bytes() const { return metrics_bytes_; }
 
  private:
   std::filesystem::path path_;
   std::ofstream metrics_;
+  std::uint64_t metrics_bytes_ = 0;
 };
 
 }  // namespace saq::host

@@ -1,5 +1,6 @@
 #pragma once
 /// What the stages of one run share.
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "pipeline.hpp"
 #include "quantize.hpp"
 #include "registry.hpp"
+#include "resume.hpp"
 #include "run_dir.hpp"
 
 namespace saq::host {
@@ -57,19 +59,33 @@ struct Session {
   std::int64_t epochs_trained = 0;
   std::shared_ptr<Quantizer> quantizer{};  ///< null when the pipeline has no [quantizer]
   std::vector<LayerBits> bits{};           ///< resolved per-layer bits of quantized stages
+  const ResumeFile* resume = nullptr;      ///< the checkpoint this run resumes from, if it does
+  std::int64_t steps_here = 0;             ///< training steps taken by this process
+  std::int64_t consecutive_skipped = 0;    ///< non-finite steps skipped in a row
+  double seconds_before = 0;               ///< wall time of the run before it was resumed
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   Context context() const;
+  /// Seconds the run has taken, across resumes.
+  double seconds() const;
+  /// The resume point for `stage` at (`epoch`, `step`), the rest filled from the session.
+  ResumePoint point(std::int64_t stage, std::int64_t epoch, std::int64_t step, bool in_stage,
+                    const EpochTotals& totals = {}) const;
 };
 
-/// Loads the stage's `init` checkpoint, if any, and sets the model's bits for the stage (quantized or not).
-void prepare_stage(Session& s, const Params& stage, std::int64_t index);
+/// Loads the stage's `init` checkpoint, if any (not when `resumed`: the weights came from the resume checkpoint),
+/// and sets the model's bits for the stage (quantized or not).
+void prepare_stage(Session& s, const Params& stage, std::int64_t index, bool resumed = false);
 
 /// Evaluates the model on `split` (at most `limit_batches` batches when > 0) and appends it to metrics.jsonl
 /// with the learning rate in force (NaN outside training).
 Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_batches, std::int64_t stage,
                     std::int64_t epoch, double lr);
-/// Runs one train stage; returns when its epochs are done.
+/// Runs one train stage; returns when its epochs are done. Writes the resume checkpoint every
+/// run.checkpoint_every steps and at every epoch end; throws Interrupted after a signal, once that is saved.
 void train(Session& s, const Params& stage, std::int64_t index);
+/// Writes checkpoints/resume.pt for `point`; `optimizer` is null at a stage boundary.
+void save_resume_point(const Session& s, const ResumePoint& point, const Optimizer* optimizer);
 /// Saves the model's state to checkpoints/<name>, atomically.
 void save_checkpoint(const Session& s, const std::string& name);
 

@@ -1,14 +1,15 @@
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <limits>
-#include <sstream>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
-#include "errors.hpp"
-#include "json.hpp"
 #include "checkpoint.hpp"
+#include "errors.hpp"
+#include "interrupt.hpp"
+#include "json.hpp"
 #include "loss.hpp"
 #include "param_groups.hpp"
 #include "schedule.hpp"
@@ -24,68 +25,24 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-}  // namespace
-
-Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_batches, std::int64_t stage,
-                    std::int64_t epoch, double lr) {
+/// The stage's loader and optimizer; a factory's failure is bad input (exit 2).
+struct StageSetup {
   LoaderSpec spec;
-  spec.split = split;
-  spec.batch_size = s.pipeline.data->get<std::int64_t>("eval_batch_size");
-  spec.train = false;
-  spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
-  auto loader = s.data->loader(spec);
-  s.model->eval();
-  at::NoGradGuard no_grad;
-  Evaluation ev;
-  ev.split = split;
-  double loss_sum = 0;
-  Correct correct_sum;
-  std::int64_t batches = 0;
-  auto t0 = Clock::now();
-  Batch b;
-  while ((limit_batches == 0 || batches < limit_batches) && loader->next(b)) {
-    at::Tensor x = b.x.to(s.device), y = b.y.to(s.device);
-    at::Tensor logits = s.model->forward(x);
-    loss_sum += cross_entropy_per_sample(logits, y, 0.0).sum().item<double>();
-    Correct c = count_correct(logits, y);
-    correct_sum.top1 += c.top1;
-    correct_sum.top5 += c.top5;
-    ev.samples += y.size(0);
-    ++batches;
-  }
-  s.model->train();
-  if (ev.samples == 0) throw RunError("split '" + split + "' gave no samples to evaluate");
-  ev.loss = loss_sum / static_cast<double>(ev.samples);
-  ev.top1 = 100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(ev.samples);
-  ev.top5 = 100.0 * static_cast<double>(correct_sum.top5) / static_cast<double>(ev.samples);
-  ev.ms_per_batch = ms_since(t0) / static_cast<double>(batches);
-  s.dir->metrics(JsonObject()
-                    .add("stage", stage).add("epoch", epoch).add("split", split)
-                    .add("loss", ev.loss).add("top1", ev.top1).add("top5", ev.top5)
-                    .add("samples", ev.samples).add("lr", lr).add("step_ms", ev.ms_per_batch).str());
-  s.log.info("stage {} epoch {} {}: loss {:.4f} top1 {:.2f}% top5 {:.2f}% ({} samples)", stage, epoch, split,
-             ev.loss, ev.top1, ev.top5, ev.samples);
-  if (split == "test") s.last_test = ev;
-  return ev;
-}
-
-void train(Session& s, const Params& stage, std::int64_t index) {
-  const auto epochs = stage.get<std::int64_t>("epochs");
-  const auto limit = stage.get<std::int64_t>("limit_batches");
-  const auto log_every = stage.get<std::int64_t>("log_every");
-  const auto eval_every = stage.get<std::int64_t>("eval_every");
-  const double smoothing = stage.get<double>("label_smoothing");
-
-  LoaderSpec spec;
-  spec.split = "train";
-  spec.batch_size = s.pipeline.data->get<std::int64_t>("batch_size");
-  spec.train = true;
-  spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
-  const std::string opt_name = stage.has("optimizer") ? stage.child("optimizer").use() : s.pipeline.optimizer->use();
   std::unique_ptr<Loader> loader;
   std::shared_ptr<Optimizer> opt;
+  std::string opt_name;
+};
+
+StageSetup set_up(Session& s, const Params& stage) {
+  StageSetup st;
+  st.spec.split = "train";
+  st.spec.batch_size = s.pipeline.data->get<std::int64_t>("batch_size");
+  st.spec.train = true;
+  st.spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
+  const Params& op = stage.has("optimizer") ? stage.child("optimizer") : *s.pipeline.optimizer;
+  st.opt_name = op.use();
   try {
-    loader = s.data->loader(spec);
+    st.loader = s.data->loader(st.spec);
     Context ctx = s.context();
     std::vector<std::string> warnings;
     ctx.groups = make_param_groups(*s.model, stage, warnings);
@@ -94,30 +51,90 @@ void train(Session& s, const Params& stage, std::int64_t index) {
     for (const auto& g : ctx.groups)
       s.log.info("parameter group {}: {} tensors{}{}", g.name, g.params.size(),
                  g.lr ? fmt::format(", lr {}", *g.lr) : "", g.weight_decay ? fmt::format(", weight decay {}", *g.weight_decay) : "");
-    const Params& op = stage.has("optimizer") ? stage.child("optimizer") : *s.pipeline.optimizer;
-    opt = s.registry.make<Optimizer>(s.registry.require(Kind::Optimizer, op.use(), op.origin()), op, ctx);
+    st.opt = s.registry.make<Optimizer>(s.registry.require(Kind::Optimizer, op.use(), op.origin()), op, ctx);
   } catch (const InputError&) {
     throw;
   } catch (const std::exception& e) {
     throw InputError(e.what());
   }
-  std::int64_t steps = loader->num_batches();
+  return st;
+}
+
+void log_epoch(Session& s, std::int64_t index, std::int64_t epoch, std::int64_t epochs, std::int64_t steps,
+               const EpochTotals& t, double lr) {
+  if (t.seen == 0) {  // every step of the epoch was skipped
+    s.dir->metrics(JsonObject().add("stage", index).add("epoch", epoch + 1).add("step", (epoch + 1) * steps)
+                       .add("split", "train").add("skipped_steps", t.skipped).str());
+    s.log.warn("stage {} epoch {}/{}: every step was skipped (non-finite)", index, epoch + 1, epochs);
+    return;
+  }
+  const double seen = static_cast<double>(t.seen);
+  JsonObject o;
+  o.add("stage", index).add("epoch", epoch + 1).add("step", (epoch + 1) * steps).add("split", "train")
+      .add("loss", t.loss_sum / seen).add("top1", 100.0 * static_cast<double>(t.top1) / seen)
+      .add("top5", 100.0 * static_cast<double>(t.top5) / seen).add("lr", lr).add("rho", t.rho)
+      .add("sharpness", t.sharpness_steps ? t.sharpness_sum / static_cast<double>(t.sharpness_steps)
+                                          : std::numeric_limits<double>::quiet_NaN())
+      .add("step_ms", t.ms_sum / static_cast<double>(std::max<std::int64_t>(1, steps - t.skipped)))
+      .add("images_per_s", 1000.0 * seen / t.ms_sum);
+  if (t.skipped) o.add("skipped_steps", t.skipped);
+  s.dir->metrics(o.str());
+  s.log.info("stage {} epoch {}/{} train: loss {:.4f} top1 {:.2f}% ({:.0f} img/s){}", index, epoch + 1, epochs,
+             t.loss_sum / seen, 100.0 * static_cast<double>(t.top1) / seen, 1000.0 * seen / t.ms_sum,
+             t.skipped ? fmt::format(", {} non-finite steps skipped", t.skipped) : "");
+}
+
+[[noreturn]] void stop_interrupted(const Session& s, std::int64_t index, std::int64_t epoch, std::int64_t step) {
+  const int sig = pending_interrupt();
+  throw Interrupted(fmt::format("{} at stage {}, epoch {}, step {}: checkpoint saved; continue with: saqhost resume {}",
+                                sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)", index, epoch + 1,
+                                step, s.dir->path().string()),
+                    sig);
+}
+
+}  // namespace
+
+void train(Session& s, const Params& stage, std::int64_t index) {
+  const auto epochs = stage.get<std::int64_t>("epochs");
+  const auto limit = stage.get<std::int64_t>("limit_batches");
+  const auto log_every = stage.get<std::int64_t>("log_every");
+  const auto eval_every = stage.get<std::int64_t>("eval_every");
+  const double smoothing = stage.get<double>("label_smoothing");
+  const Params& run = *s.pipeline.run;
+  const auto checkpoint_every = run.get<std::int64_t>("checkpoint_every");
+  const bool skip_nonfinite = run.get<std::string>("on_nonfinite") == "skip";
+  const auto max_skipped = run.get<std::int64_t>("max_skipped_steps");
+
+  StageSetup st = set_up(s, stage);
+  Optimizer& opt = *st.opt;
+  std::int64_t steps = st.loader->num_batches();
   if (limit > 0) steps = std::min(steps, limit);
   LrSchedule schedule(stage, steps);
+
+  std::int64_t first_epoch = 0, first_step = 0;
+  EpochTotals totals;
+  if (s.resume && s.resume->point().in_stage && s.resume->point().stage == index) {
+    const ResumePoint& p = s.resume->point();
+    try {
+      s.resume->restore_optimizer(opt);
+    } catch (const std::exception& e) {
+      throw InputError(e.what());
+    }
+    first_epoch = p.epoch, first_step = p.step, totals = p.totals;
+    s.log.info("stage {}: resuming at epoch {}, step {}", index, p.epoch + 1, p.step);
+  }
   s.log.info("stage {} (train): {} epochs x {} steps, batch {}, optimizer '{}'", index, epochs, steps,
-             spec.batch_size, opt_name);
+             st.spec.batch_size, st.opt_name);
 
   s.model->train();
-  for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
-    loader->start_epoch(epoch);
-    double loss_sum = 0, ms_sum = 0, sharpness_sum = 0, rho = std::numeric_limits<double>::quiet_NaN();
-    std::int64_t sharpness_steps = 0;
-    Correct correct_sum;
-    std::int64_t seen = 0;
+  for (std::int64_t epoch = first_epoch; epoch < epochs; ++epoch) {
+    const std::int64_t step0 = epoch == first_epoch ? first_step : 0;
+    if (epoch != first_epoch) totals = EpochTotals{};
+    st.loader->start_epoch(epoch, step0);
     Batch batch;
-    for (std::int64_t step = 0; step < steps && loader->next(batch); ++step) {
-      opt->set_lr_factor(schedule.factor(epoch, step));
-      opt->begin_step(Progress{epoch, epochs, step, steps});
+    for (std::int64_t step = step0; step < steps && st.loader->next(batch); ++step) {
+      opt.set_lr_factor(schedule.factor(epoch, step));
+      opt.begin_step(Progress{epoch, epochs, step, steps});
       at::Tensor x = batch.x.to(s.device), y = batch.y.to(s.device);
       at::Tensor clean_logits;  // the first full-batch pass gives the reported accuracy
       LossFn loss_fn = [&](const at::Tensor& rows) {
@@ -128,63 +145,83 @@ void train(Session& s, const Params& stage, std::int64_t index) {
         return cross_entropy_per_sample(logits, ys, smoothing);
       };
       auto t0 = Clock::now();
-      StepResult r = opt->step(loss_fn);
-      double ms = ms_since(t0);
-      if (!std::isfinite(r.loss))
-        throw RunError(fmt::format("non-finite training loss ({}) at stage {}, epoch {}, step {}; the last "
-                                   "checkpoint in {} is intact",
-                                   r.loss, index, epoch + 1, step + 1, (s.dir->path() / "checkpoints").string()));
-      const std::int64_t n = y.size(0);
-      loss_sum += r.loss * static_cast<double>(n);
-      rho = r.rho;
-      if (std::isfinite(r.sharpness)) sharpness_sum += r.sharpness, ++sharpness_steps;
-      ms_sum += ms;
-      seen += n;
-      if (clean_logits.defined()) {
-        Correct c = count_correct(clean_logits, y);
-        correct_sum.top1 += c.top1;
-        correct_sum.top5 += c.top5;
+      StepResult r{};
+      std::string bad;
+      bool applied = false;  // a NonFiniteError comes before the update; a non-finite loss returned may not
+      try {
+        r = opt.step(loss_fn);
+        if (!std::isfinite(r.loss)) bad = fmt::format("the loss is {}", r.loss), applied = true;
+      } catch (const NonFiniteError& e) {
+        bad = e.what();
+        opt.zero_grad();
       }
-      if (log_every > 0 && (step + 1) % log_every == 0) {
-        s.log.info("stage {} epoch {}/{} step {}/{}: loss {:.4f} lr {:.4g} {:.0f} img/s", index, epoch + 1, epochs,
-                   step + 1, steps, r.loss, opt->lr(), 1000.0 * static_cast<double>(n) / ms);
-        s.dir->metrics(JsonObject()
-                          .add("stage", index).add("epoch", epoch + 1).add("step", epoch * steps + step + 1)
-                          .add("split", "train_step").add("loss", r.loss).add("lr", opt->lr())
-                          .add("rho", r.rho).add("sharpness", r.sharpness).add("eps_norm", r.perturbation_norm)
-                          .add("step_ms", ms).str());
+      const double ms = ms_since(t0);
+      const std::int64_t global_step = epoch * steps + step + 1;
+      if (!bad.empty()) {
+        if (!skip_nonfinite || applied || ++s.consecutive_skipped > max_skipped)
+          throw RunError(fmt::format("non-finite loss or gradients at stage {}, epoch {}, step {} ({}){}; the last "
+                                     "checkpoint in {} is intact{}",
+                                     index, epoch + 1, step + 1, bad,
+                                     s.consecutive_skipped > max_skipped ? fmt::format(", {} steps in a row", s.consecutive_skipped) : "",
+                                     (s.dir->path() / "checkpoints").string(),
+                                     skip_nonfinite ? "" : " (run.on_nonfinite = \"skip\" skips such steps)"));
+        ++totals.skipped;
+        s.log.warn("stage {} epoch {} step {}: skipped, {}", index, epoch + 1, step + 1, bad);
+        s.dir->metrics(JsonObject().add("stage", index).add("epoch", epoch + 1).add("step", global_step)
+                           .add("split", "skipped_step").add("reason", bad).str());
+      } else {
+        s.consecutive_skipped = 0;
+        const std::int64_t n = y.size(0);
+        totals.loss_sum += r.loss * static_cast<double>(n);
+        totals.rho = r.rho;
+        if (std::isfinite(r.sharpness)) totals.sharpness_sum += r.sharpness, ++totals.sharpness_steps;
+        totals.ms_sum += ms;
+        totals.seen += n;
+        if (clean_logits.defined()) {
+          Correct c = count_correct(clean_logits, y);
+          totals.top1 += c.top1;
+          totals.top5 += c.top5;
+        }
+        if (log_every > 0 && (step + 1) % log_every == 0) {
+          s.log.info("stage {} epoch {}/{} step {}/{}: loss {:.4f} lr {:.4g} {:.0f} img/s", index, epoch + 1, epochs,
+                     step + 1, steps, r.loss, opt.lr(), 1000.0 * static_cast<double>(n) / ms);
+          s.dir->metrics(JsonObject()
+                             .add("stage", index).add("epoch", epoch + 1).add("step", global_step)
+                             .add("split", "train_step").add("loss", r.loss).add("lr", opt.lr())
+                             .add("rho", r.rho).add("sharpness", r.sharpness).add("eps_norm", r.perturbation_norm)
+                             .add("step_ms", ms).str());
+        }
       }
+      const bool epoch_end = step + 1 == steps;
+      if (!epoch_end && (pending_interrupt() || (checkpoint_every > 0 && global_step % checkpoint_every == 0)))
+        save_resume_point(s, s.point(index, epoch, step + 1, true, totals), &opt);
+      maybe_kill_after_step(++s.steps_here);
+      if (!epoch_end && pending_interrupt()) stop_interrupted(s, index, epoch, step + 1);
     }
-    if (seen == 0) throw RunError("the training split gave no batches");
-    const double steps_done = static_cast<double>(seen) / static_cast<double>(spec.batch_size);
-    s.dir->metrics(JsonObject()
-                      .add("stage", index).add("epoch", epoch + 1).add("step", (epoch + 1) * steps)
-                      .add("split", "train").add("loss", loss_sum / static_cast<double>(seen))
-                      .add("top1", 100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(seen))
-                      .add("top5", 100.0 * static_cast<double>(correct_sum.top5) / static_cast<double>(seen))
-                      .add("lr", opt->lr()).add("rho", rho)
-                      .add("sharpness", sharpness_steps ? sharpness_sum / static_cast<double>(sharpness_steps)
-                                                        : std::numeric_limits<double>::quiet_NaN())
-                      .add("step_ms", ms_sum / std::max(1.0, std::ceil(steps_done)))
-                      .add("images_per_s", 1000.0 * static_cast<double>(seen) / ms_sum).str());
-    s.log.info("stage {} epoch {}/{} train: loss {:.4f} top1 {:.2f}% ({:.0f} img/s)", index, epoch + 1, epochs,
-               loss_sum / static_cast<double>(seen),
-               100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(seen),
-               1000.0 * static_cast<double>(seen) / ms_sum);
+    if (totals.seen == 0 && totals.skipped == 0) throw RunError("the training split gave no batches");
+    log_epoch(s, index, epoch, epochs, steps, totals, opt.lr());
     ++s.epochs_trained;
-    bool last = epoch + 1 == epochs;
-    if (last || (eval_every > 0 && (epoch + 1) % eval_every == 0)) evaluate(s, "test", 0, index, epoch + 1, opt->lr());
+    const bool last = epoch + 1 == epochs;
+    if (last || (eval_every > 0 && (epoch + 1) % eval_every == 0)) evaluate(s, "test", 0, index, epoch + 1, opt.lr());
+    if (!last) {
+      save_resume_point(s, s.point(index, epoch + 1, 0, true), &opt);
+      if (pending_interrupt()) stop_interrupted(s, index, epoch + 1, 0);
+    }
   }
   save_checkpoint(s, "stage" + std::to_string(index) + ".pt");
 }
 
 void save_checkpoint(const Session& s, const std::string& name) { save_weights(*s.model, s.dir->checkpoint(name)); }
 
-void prepare_stage(Session& s, const Params& stage, std::int64_t index) {
+void save_resume_point(const Session& s, const ResumePoint& point, const Optimizer* optimizer) {
+  save_resume(s.dir->checkpoint("resume.pt"), point, *s.model, optimizer);
+}
+
+void prepare_stage(Session& s, const Params& stage, std::int64_t index, bool resumed) {
   const bool quantized = s.quantizer && stage.get<bool>("quantized");
   if (quantized) attach_quantizers(*s.model, *s.quantizer);  // a no-op for layers that have them
   const std::string init = stage.get<std::string>("init");
-  if (!init.empty()) {
+  if (!init.empty() && !resumed) {
     bool own = init.rfind("stage", 0) == 0 && init.find('/') == std::string::npos;
     std::filesystem::path file = own ? s.dir->checkpoint(init + ".pt") : std::filesystem::path(init);
     if (!std::filesystem::exists(file)) stage.fail("init", file.string() + ": no such checkpoint");

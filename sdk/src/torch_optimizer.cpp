@@ -1,8 +1,24 @@
 #include <saq/torch_optimizer.hpp>
 
+#include <cmath>
+#include <string>
+
+#include <ATen/ATen.h>
 #include <torch/serialize/archive.h>
 
 namespace saq {
+
+NonFiniteError::~NonFiniteError() = default;
+
+void check_finite_gradients(const std::vector<at::Tensor>& params) {
+  // A double sum of float gradients is finite exactly when every element is: it cannot overflow.
+  std::vector<at::Tensor> sums;
+  for (const auto& p : params)
+    if (p.grad().defined()) sums.push_back(p.grad().sum(at::kDouble));
+  if (sums.empty()) return;
+  const double total = at::stack(sums).sum().item<double>();
+  if (!std::isfinite(total)) throw NonFiniteError("a gradient holds NaN or Inf (their sum is " + std::to_string(total) + ")");
+}
 
 TorchOptimizer::TorchOptimizer(std::unique_ptr<torch::optim::Optimizer> impl) : impl_(std::move(impl)) {
   for (auto& g : impl_->param_groups()) base_lrs_.push_back(g.options().get_lr());
@@ -12,13 +28,18 @@ StepResult TorchOptimizer::step(const LossFn& loss_fn) {
   impl_->zero_grad();
   at::Tensor loss = loss_fn(at::Tensor()).mean();
   loss.backward();
-  impl_->step();
+  apply_gradients();
   StepResult r;
   r.loss = loss.item<double>();
   return r;
 }
 
-void TorchOptimizer::apply_gradients() { impl_->step(); }
+void TorchOptimizer::apply_gradients() {
+  std::vector<at::Tensor> params;
+  for (const auto& g : impl_->param_groups()) params.insert(params.end(), g.params().begin(), g.params().end());
+  check_finite_gradients(params);
+  impl_->step();
+}
 
 void TorchOptimizer::zero_grad() { impl_->zero_grad(); }
 

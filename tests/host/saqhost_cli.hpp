@@ -18,6 +18,13 @@ inline CliResult saqhost(const std::string& args) {
   return r;
 }
 
+/// `saqhost <args>` with extra environment assignments ("A=1 B=2").
+inline CliResult saqhost_cmd(const std::string& env_assignments, const std::string& args) {
+  CliResult r;
+  r.status = run_command(env_assignments + " " + env("SAQHOST") + " " + args, r.output);
+  return r;
+}
+
 /// Writes `text` to <dir>/p.toml and runs `saqhost <command> <dir>/p.toml <extra>`.
 inline CliResult saqhost_on(const TempDir& dir, const std::string& text, const std::string& command = "validate",
                             const std::string& extra = "") {

@@ -63,7 +63,8 @@ SharpnessAware::SharpnessAware(const Params& p, const Context& ctx, Variant vari
       single_pass_(p.get<bool>("single_pass_when_zero")),
       freeze_bn_(p.get<std::string>("bn_second_pass") == "freeze"),
       rho_now_(rho_),
-      rng_(SplitMix::mix(ctx.seed, 0x5a3)) {
+      seed_(SplitMix::mix(ctx.seed, 0x5a3)),
+      rng_(seed_) {
   if (variant == Variant::Asam) eta_ = p.get<double>("eta");
   if (variant == Variant::Esam) beta_ = p.get<double>("beta"), gamma_ = p.get<double>("gamma");
 }
@@ -105,6 +106,7 @@ double SharpnessAware::rho_at(double epoch, std::int64_t epochs) const {
 
 void SharpnessAware::begin_step(const Progress& progress) {
   rho_now_ = rho_at(progress.epoch_fraction(), progress.epochs);
+  rng_ = SplitMix(SplitMix::mix(seed_, static_cast<std::uint64_t>(progress.epoch * progress.steps_per_epoch + progress.step)));
   base_->begin_step(progress);
 }
 

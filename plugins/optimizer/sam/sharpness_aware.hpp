@@ -42,7 +42,8 @@ class SharpnessAware : public Optimizer {
   std::string rho_schedule_;
   bool single_pass_, freeze_bn_;
   double rho_now_;
-  SplitMix rng_;
+  std::uint64_t seed_;
+  SplitMix rng_;  ///< ESAM's draws, reseeded from (seed, step) each step so a resumed run draws the same
 };
 
 }  // namespace saq::plugins

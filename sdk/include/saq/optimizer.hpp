@@ -5,6 +5,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,17 @@ struct Progress {
   double epoch_fraction() const { return static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(steps_per_epoch); }
 };
 
+/// A step whose loss or gradients hold NaN or Inf, thrown before any parameter is updated: the host stops the run
+/// or skips the step (run.on_nonfinite). Wrapping optimizers let it pass after restoring what they perturbed.
+class SAQ_VISIBLE NonFiniteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+  ~NonFiniteError() override;
+};
+
+/// Throws NonFiniteError when a gradient of `params` holds NaN or Inf. One host sync, however many tensors.
+SAQ_VISIBLE void check_finite_gradients(const std::vector<at::Tensor>& params);
+
 class SAQ_VISIBLE Optimizer {
  public:
   static constexpr Kind kind = Kind::Optimizer;
@@ -57,7 +69,8 @@ class SAQ_VISIBLE Optimizer {
   virtual void begin_step(const Progress& progress) { (void)progress; }
   /// One training step on the current batch: every pass it needs, then the parameter update.
   virtual StepResult step(const LossFn& loss_fn) = 0;
-  /// One update from the gradients already in .grad() (what a wrapping optimizer calls).
+  /// One update from the gradients already in .grad() (what a wrapping optimizer calls). Throws NonFiniteError,
+  /// updating nothing, when a gradient is not finite.
   virtual void apply_gradients() = 0;
   virtual void zero_grad() = 0;
   /// Sets every group's learning rate to factor × its base rate (the host's schedule).

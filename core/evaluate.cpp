@@ -1,0 +1,59 @@
+#include <chrono>
+
+#include <ATen/ATen.h>
+
+#include "errors.hpp"
+#include "json.hpp"
+#include "loss.hpp"
+#include "session.hpp"
+
+namespace saq::host {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+}  // namespace
+
+Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_batches, std::int64_t stage,
+                    std::int64_t epoch, double lr) {
+  LoaderSpec spec;
+  spec.split = split;
+  spec.batch_size = s.pipeline.data->get<std::int64_t>("eval_batch_size");
+  spec.train = false;
+  spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
+  auto loader = s.data->loader(spec);
+  s.model->eval();
+  at::NoGradGuard no_grad;
+  Evaluation ev;
+  ev.split = split;
+  double loss_sum = 0;
+  Correct correct_sum;
+  std::int64_t batches = 0;
+  auto t0 = Clock::now();
+  Batch b;
+  while ((limit_batches == 0 || batches < limit_batches) && loader->next(b)) {
+    at::Tensor x = b.x.to(s.device), y = b.y.to(s.device);
+    at::Tensor logits = s.model->forward(x);
+    loss_sum += cross_entropy_per_sample(logits, y, 0.0).sum().item<double>();
+    Correct c = count_correct(logits, y);
+    correct_sum.top1 += c.top1;
+    correct_sum.top5 += c.top5;
+    ev.samples += y.size(0);
+    ++batches;
+  }
+  s.model->train();
+  if (ev.samples == 0) throw RunError("split '" + split + "' gave no samples to evaluate");
+  ev.loss = loss_sum / static_cast<double>(ev.samples);
+  ev.top1 = 100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(ev.samples);
+  ev.top5 = 100.0 * static_cast<double>(correct_sum.top5) / static_cast<double>(ev.samples);
+  ev.ms_per_batch = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / static_cast<double>(batches);
+  s.dir->metrics(JsonObject()
+                    .add("stage", stage).add("epoch", epoch).add("split", split)
+                    .add("loss", ev.loss).add("top1", ev.top1).add("top5", ev.top5)
+                    .add("samples", ev.samples).add("lr", lr).add("step_ms", ev.ms_per_batch).str());
+  s.log.info("stage {} epoch {} {}: loss {:.4f} top1 {:.2f}% top5 {:.2f}% ({} samples)", stage, epoch, split,
+             ev.loss, ev.top1, ev.top5, ev.samples);
+  if (split == "test") s.last_test = ev;
+  return ev;
+}
+
+}  // namespace saq::host
