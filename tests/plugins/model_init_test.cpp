@@ -12,7 +12,8 @@ using namespace saq::test;
 namespace {
 
 at::Tensor param(const Model& m, const std::string& name) {
-  const at::Tensor* t = m.named_parameters().find(name);
+  const auto params = m.named_parameters();
+  const at::Tensor* t = params.find(name);
   REQUIRE_MESSAGE(t != nullptr, "no parameter " << name);
   return *t;
 }
