@@ -67,7 +67,8 @@ CostReport measure_costs(Model& model, const DataInfo& info, const std::vector<L
 std::string cost_markdown(const CostReport& r, const std::string& title) {
   auto kb = [](double bits) { return bits / 8.0 / 1e3; };
   std::string out = "# " + title + "\n\n";
-  out += "| layer | kind | weight shape | W bits | A bits | MACs | MBOPs | weights KB | activations KB | bits set by |\n";
+  out += "| layer | kind | weight shape | W bits | A bits | MACs | MBOPs | weights KB | activations KB "
+         "| bits set by |\n";
   out += "|---|---|---|---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& c : r.layers) {
     std::string a = c.counted_activation_bits == c.activation_bits

@@ -171,7 +171,8 @@ weight_bits = 5
   CHECK(contains(md, "| layer2.0.downsample | conv | 32x16x1x1 | 2 | 3 | 131072 | 0.786 | 0.128 | 6.144 | "
                      "tied to layer2.0.conv2 |\n"));
   CHECK(contains(md, "| layer2.0.conv2 | conv | 32x32x3x3 | 2 | 3 |"));
-  CHECK(contains(md, "| conv | conv | 16x3x3x3 | 8 | 32 (counted 8) | 442368 | 28.312 | 0.432 | 3.072 | first layer |"));
+  CHECK(contains(md, "| conv | conv | 16x3x3x3 | 8 | 32 (counted 8) | 442368 | 28.312 | 0.432 | 3.072 | "
+                     "first layer |"));
 }
 
 TEST_CASE("resolve_bits: a rule that sets a tied layer but not the layer it follows is a warning naming both") {

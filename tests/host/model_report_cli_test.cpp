@@ -27,7 +27,9 @@ std::string pipeline(const std::string& model, int size, int classes, const std:
       size, classes, model, quantizer_extra);
 }
 
-std::string total_line(double bops) { return fmt::format("**Total: {:.1f} MBOPs ({:.3f} GBOPs)**", bops / 1e6, bops / 1e9); }
+std::string total_line(double bops) {
+  return fmt::format("**Total: {:.1f} MBOPs ({:.3f} GBOPs)**", bops / 1e6, bops / 1e9);
+}
 
 /// W4A4 BOPs from a .macs reference: first layer ·8·8, last ·8·8 (its MACs scaled to `classes` of `ref_classes`),
 /// the rest ·4·4.
@@ -37,7 +39,8 @@ double fixture_bops(const std::string& file, std::int64_t classes, std::int64_t 
   std::string name;
   for (std::int64_t m; in >> name >> m;) macs.push_back(m);
   REQUIRE(macs.size() > 2);
-  double bops = 64.0 * static_cast<double>(macs.front()) + 64.0 * static_cast<double>(macs.back() / ref_classes * classes);
+  const std::int64_t last = macs.back() / ref_classes * classes;
+  double bops = 64.0 * static_cast<double>(macs.front()) + 64.0 * static_cast<double>(last);
   for (size_t i = 1; i + 1 < macs.size(); ++i) bops += 16.0 * static_cast<double>(macs[i]);
   return bops;
 }
@@ -66,8 +69,8 @@ TEST_CASE("saqhost report: ResNet-18 at 224x224, W4A4, by hand; a rule on conv2 
 
   // layer2.0.conv2 at W2: it drops 115,605,504·(16 − 8) = 924,844,032 and its downsample 6,422,528·(16 − 8) =
   // 51,380,224: 34,681,978,880 − 976,224,256 = 33,705,754,624
-  CliResult rule = saqhost_on(
-      dir, pipeline("resnet18", 224, 10, "[[quantizer.rule]]\nmatch = \"layer2.0.conv2\"\nweight_bits = 2\n"), "report");
+  const std::string rule_text = "[[quantizer.rule]]\nmatch = \"layer2.0.conv2\"\nweight_bits = 2\n";
+  CliResult rule = saqhost_on(dir, pipeline("resnet18", 224, 10, rule_text), "report");
   INFO(rule.output);
   REQUIRE(rule.status == 0);
   CHECK(rule.has("**Total: 33705.8 MBOPs (33.706 GBOPs)**"));
