@@ -45,6 +45,7 @@ CostReport measure_costs(Model& model, const DataInfo& info, const std::vector<L
     c.shape = shape_text(l.weight);
     c.weight_bits = bits ? (*bits)[i].weight_bits : l.weight_bits();
     c.activation_bits = bits ? (*bits)[i].activation_bits : l.activation_bits();
+    c.source = bits ? (*bits)[i].source : l.bits_from().empty() ? "" : "tied to " + l.bits_from();
     // The paper's rule: a quantized first layer is counted with 8-bit input.
     c.counted_activation_bits = i == 0 && c.weight_bits != 32 && c.activation_bits == 32 ? 8 : c.activation_bits;
     c.macs = l.macs_per_sample();
@@ -66,14 +67,16 @@ CostReport measure_costs(Model& model, const DataInfo& info, const std::vector<L
 std::string cost_markdown(const CostReport& r, const std::string& title) {
   auto kb = [](double bits) { return bits / 8.0 / 1e3; };
   std::string out = "# " + title + "\n\n";
-  out += "| layer | kind | weight shape | W bits | A bits | MACs | MBOPs | weights KB | activations KB |\n";
-  out += "|---|---|---|---:|---:|---:|---:|---:|---:|\n";
+  out += "| layer | kind | weight shape | W bits | A bits | MACs | MBOPs | weights KB | activations KB "
+         "| bits set by |\n";
+  out += "|---|---|---|---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& c : r.layers) {
     std::string a = c.counted_activation_bits == c.activation_bits
                         ? std::to_string(c.activation_bits)
                         : fmt::format("{} (counted {})", c.activation_bits, c.counted_activation_bits);
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {:.3f} | {:.3f} | {:.3f} |\n", c.name, c.kind, c.shape,
-                       c.weight_bits, a, c.macs, c.bops / 1e6, kb(c.weight_bits_total), kb(c.activation_bits_total));
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {} |\n", c.name, c.kind, c.shape,
+                       c.weight_bits, a, c.macs, c.bops / 1e6, kb(c.weight_bits_total), kb(c.activation_bits_total),
+                       c.source);
   }
   out += fmt::format(
       "\n**Total: {:.1f} MBOPs ({:.3f} GBOPs)**, {:.2f} M MACs. Weights {:.1f} KB, activations {:.1f} KB, "

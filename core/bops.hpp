@@ -17,6 +17,7 @@ namespace saq::host {
 
 struct LayerCost {
   std::string name, kind, shape;  ///< kind: conv, dwconv (groups = C_in), gconv, linear
+  std::string source;             ///< what set the bits (LayerBits::source), or the layer's tie when no bits given
   int weight_bits = 32, activation_bits = 32, counted_activation_bits = 32;
   std::int64_t macs = 0;
   double bops = 0, weight_bits_total = 0, activation_bits_total = 0;

@@ -2,6 +2,10 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 #include "errors.hpp"
@@ -41,8 +45,36 @@ void check_bits(const Params& q) {
       if (rule->has(key)) bits_of(*rule, key);
 }
 
+namespace {
+/// For each layer, the index of the layer whose bits it takes: itself, or the end of its bits_from chain.
+std::vector<size_t> tie_targets(const std::vector<std::pair<std::string, std::shared_ptr<QuantLayer>>>& layers) {
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < layers.size(); ++i) index[layers[i].first] = i;
+  std::vector<size_t> out(layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    size_t at = i;
+    std::vector<size_t> seen{i};
+    std::string chain = layers[i].first;
+    while (!layers[at].second->bits_from().empty()) {
+      const std::string& next = layers[at].second->bits_from();
+      auto found = index.find(next);
+      if (found == index.end())
+        throw std::invalid_argument("layer '" + layers[at].first + "' takes its bits from '" + next +
+                                    "', which is not a quantizable layer of the model");
+      chain += " -> " + next;
+      if (std::find(seen.begin(), seen.end(), found->second) != seen.end())
+        throw std::invalid_argument("layers take their bits from each other: " + chain);
+      seen.push_back(at = found->second);
+    }
+    out[i] = at;
+  }
+  return out;
+}
+}  // namespace
+
 std::vector<LayerBits> resolve_bits(Model& model, const Params& q, std::vector<std::string>& warnings) {
   auto layers = quant_layers(model);
+  const std::vector<size_t> target = tie_targets(layers);
   std::vector<LayerBits> out;
   for (size_t i = 0; i < layers.size(); ++i) {
     LayerBits b{layers[i].first, bits_of(q, "weight_bits"), bits_of(q, "activation_bits"), "default"};
@@ -53,15 +85,27 @@ std::vector<LayerBits> resolve_bits(Model& model, const Params& q, std::vector<s
   }
   for (const auto& rule : q.tables("rule")) {
     const std::string match = rule->get<std::string>("match");
+    const std::string what = rule->section() + " \"" + match + "\"";
+    auto matches = [&](const std::string& name) { return ::fnmatch(match.c_str(), name.c_str(), 0) == 0; };
     bool hit = false;
-    for (auto& b : out) {
-      if (::fnmatch(match.c_str(), b.name.c_str(), 0) != 0) continue;
+    for (size_t i = 0; i < out.size(); ++i) {
+      auto& b = out[i];
+      if (!matches(b.name)) continue;
       hit = true;
       if (rule->has("weight_bits")) b.weight_bits = bits_of(*rule, "weight_bits");
       if (rule->has("activation_bits")) b.activation_bits = bits_of(*rule, "activation_bits");
-      b.source = rule->section() + " \"" + match + "\"";
+      b.source = what;
+      // A rule that sets a tied layer but not the layer it follows has no effect on it: say so.
+      if (target[i] != i && !matches(out[target[i]].name))
+        warnings.push_back(what + " sets " + b.name + ", whose bits follow " + out[target[i]].name +
+                           "; the rule does not change it");
     }
-    if (!hit) warnings.push_back(rule->section() + " \"" + match + "\" matches no layer");
+    if (!hit) warnings.push_back(what + " matches no layer");
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (target[i] == i) continue;
+    const LayerBits& t = out[target[i]];
+    out[i] = {out[i].name, t.weight_bits, t.activation_bits, "tied to " + layers[i].second->bits_from()};
   }
   return out;
 }

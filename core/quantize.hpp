@@ -1,6 +1,7 @@
 #pragma once
 /// Per-layer bit-widths from [quantizer] (defaults, the first/last-layer policy, then [[quantizer.rule]] globs
-/// in order, later rules winning), and quantizers attached to a model's layers.
+/// in order, later rules winning, then the model's ties: a layer with bits_from() takes that layer's bits), and
+/// quantizers attached to a model's layers.
 #include <string>
 #include <vector>
 
@@ -20,11 +21,13 @@ void check_bits(const Params& quantizer);
 struct LayerBits {
   std::string name;
   int weight_bits = kFullPrecision, activation_bits = kFullPrecision;
-  std::string source;  ///< what set them: "default", "first layer", "last layer", "quantizer.rule[1] \"layer3.*\""
+  /// what set them: "default", "first layer", "last layer", "quantizer.rule[1] \"layer3.*\"", "tied to layer2.0.conv2"
+  std::string source;
 };
 
 /// Resolves the bits of every quantizable layer of `model`. Bits outside 2..8/32 are an InputError naming the
-/// key; a rule that matches no layer adds a warning naming it.
+/// key; a rule that matches no layer, or sets a tied layer but not the layer it follows, adds a warning naming
+/// them. A tie to a missing layer, or a cycle of ties, throws std::invalid_argument.
 std::vector<LayerBits> resolve_bits(Model& model, const Params& quantizer, std::vector<std::string>& warnings);
 
 /// Attaches the plugin's quantizers to every layer that has none yet.

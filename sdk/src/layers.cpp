@@ -64,6 +64,7 @@ Conv2dLayer::Conv2dLayer(const ConvSpec& spec) : spec_(spec) {
       "weight", torch::empty({spec.out_channels, spec.in_channels / spec.groups, spec.kernel, spec.kernel}));
   torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanOut, torch::kReLU);
   if (spec.bias) bias = register_parameter("bias", torch::zeros({spec.out_channels}));
+  set_bits_from(spec.bits_from);
 }
 
 at::Tensor Conv2dLayer::compute(const at::Tensor& x, const at::Tensor& w) {

@@ -1,6 +1,6 @@
 // Per-layer bits from [quantizer] on PreResNet-20 (layers "conv", "layer1.0.conv1", ..., "fc"): the defaults, the
-// paper's first/last-layer policy (w8a32 stem, w8a8 fc, §3.4), [[quantizer.rule]] globs in order, the checks on
-// bit values, and attaching/applying them to a model.
+// paper's first/last-layer policy (w8a32 stem, w8a8 fc, §3.4), [[quantizer.rule]] globs in order, the downsample
+// convs' ties to their block's conv2 (§5.2), the checks on bit values, and attaching/applying them to a model.
 #include "unit.hpp"
 
 #include <memory>
@@ -11,6 +11,7 @@
 #include <saq/layers.hpp>
 #include <saq/model.hpp>
 
+#include "bops.hpp"
 #include "errors.hpp"
 #include "quantize.hpp"
 
@@ -80,9 +81,13 @@ TEST_CASE("resolve_bits: defaults W4A4, the first layer w8a32 and the last w8a8 
   CHECK(r.bits.front().name == "conv");
   check_bits(r.bits.back(), 8, 8, "last layer");
   CHECK(r.bits.back().name == "fc");
-  for (size_t i = 1; i + 1 < r.bits.size(); ++i) check_bits(r.bits[i], 4, 4, "default");
+  for (size_t i = 1; i + 1 < r.bits.size(); ++i) {
+    const std::string& name = r.bits[i].name;
+    const bool tied = name.find("downsample") != std::string::npos;
+    check_bits(r.bits[i], 4, 4, tied ? "tied to " + name.substr(0, name.find("downsample")) + "conv2" : "default");
+  }
   CHECK(r.bits[1].name == "layer1.0.conv1");
-  CHECK(named(r, "layer2.0.downsample").weight_bits == 4);
+  check_bits(named(r, "layer2.0.downsample"), 4, 4, "tied to layer2.0.conv2");
   CHECK(r.warnings.empty());
 }
 
@@ -108,7 +113,7 @@ weight_bits = 6
 match = "conv"
 weight_bits = 4
 [[quantizer.rule]]
-match = "*.downsample"
+match = "layer2.0.conv?"
 activation_bits = 8
 )");
   REQUIRE(r.error.empty());
@@ -116,9 +121,10 @@ activation_bits = 8
   check_bits(named(r, "layer3.1.conv1"), 2, 3, "quantizer.rule[0] \"layer3.*\"");
   // rule 1 sets only the weight: layer3.0.conv1 keeps rule 0's activation bits
   check_bits(named(r, "layer3.0.conv1"), 6, 3, "quantizer.rule[1] \"layer3.0.*\"");
-  // rule 3 sets only the activation of both downsample convs, over rule 0 and 1 for layer3's
-  check_bits(named(r, "layer2.0.downsample"), 4, 8, "quantizer.rule[3] \"*.downsample\"");
-  check_bits(named(r, "layer3.0.downsample"), 6, 8, "quantizer.rule[3] \"*.downsample\"");
+  // rule 3 sets only the activations of layer2.0's convs; the downsample convs follow their block's conv2
+  check_bits(named(r, "layer2.0.conv1"), 4, 8, "quantizer.rule[3] \"layer2.0.conv?\"");
+  check_bits(named(r, "layer2.0.downsample"), 4, 8, "tied to layer2.0.conv2");
+  check_bits(named(r, "layer3.0.downsample"), 6, 3, "tied to layer3.0.conv2");
   // a rule overrides the first-layer policy; the glob "conv" matches the whole name only
   check_bits(named(r, "conv"), 4, 32, "quantizer.rule[2] \"conv\"");
   check_bits(named(r, "layer1.0.conv1"), 4, 4, "default");
@@ -139,6 +145,99 @@ weight_bits = 2
   REQUIRE(r.warnings.size() == 1);
   CHECK(r.warnings[0] == "quantizer.rule[1] \"layer4.*\" matches no layer");
   CHECK(named(r, "layer1.2.conv2").weight_bits == 3);
+}
+
+TEST_CASE("resolve_bits: a downsample conv takes its block's conv2 bits after every rule; the tables say so") {
+  Resolved r = resolve(R"(
+[[quantizer.rule]]
+match = "layer2.0.conv2"
+weight_bits = 2
+activation_bits = 3
+[[quantizer.rule]]
+match = "layer3.*"
+weight_bits = 5
+)");
+  REQUIRE(r.error.empty());
+  check_bits(named(r, "layer2.0.conv2"), 2, 3, "quantizer.rule[0] \"layer2.0.conv2\"");
+  check_bits(named(r, "layer2.0.downsample"), 2, 3, "tied to layer2.0.conv2");
+  check_bits(named(r, "layer2.0.conv1"), 4, 4, "default");
+  // "layer3.*" sets the downsample conv and its conv2 alike: no warning
+  check_bits(named(r, "layer3.0.downsample"), 5, 4, "tied to layer3.0.conv2");
+  CHECK(r.warnings.empty());
+  CHECK(contains(bits_table(r.bits), "layer2.0.downsample                   2      3  tied to layer2.0.conv2\n"));
+  // report.md: 1×1 16→32 at 16×16 = 131,072 MACs ·2·3 = 786,432 BOPs; 512 weights ·2 bits = 0.128 KB;
+  // its input 16·32·32 = 16,384 values ·3 bits = 6.144 KB
+  const std::string md = cost_markdown(measure_costs(*r.model, DataInfo{{3, 32, 32}, 100, {}}, &r.bits), "t");
+  CHECK(contains(md, "| layer2.0.downsample | conv | 32x16x1x1 | 2 | 3 | 131072 | 0.786 | 0.128 | 6.144 | "
+                     "tied to layer2.0.conv2 |\n"));
+  CHECK(contains(md, "| layer2.0.conv2 | conv | 32x32x3x3 | 2 | 3 |"));
+  CHECK(contains(md, "| conv | conv | 16x3x3x3 | 8 | 32 (counted 8) | 442368 | 28.312 | 0.432 | 3.072 | "
+                     "first layer |"));
+}
+
+TEST_CASE("resolve_bits: a rule that sets a tied layer but not the layer it follows is a warning naming both") {
+  Resolved r = resolve("[[quantizer.rule]]\nmatch = \"*.downsample\"\nweight_bits = 2\n");
+  REQUIRE(r.error.empty());
+  REQUIRE(r.warnings.size() == 2);
+  CHECK(r.warnings[0] == "quantizer.rule[0] \"*.downsample\" sets layer2.0.downsample, whose bits follow "
+                         "layer2.0.conv2; the rule does not change it");
+  CHECK(r.warnings[1] == "quantizer.rule[0] \"*.downsample\" sets layer3.0.downsample, whose bits follow "
+                         "layer3.0.conv2; the rule does not change it");
+  check_bits(named(r, "layer2.0.downsample"), 4, 4, "tied to layer2.0.conv2");
+}
+
+namespace {
+
+/// conv1 → a → b → c → fc, every conv 4→4 1×1 but the first; ties set by each test.
+class Chain final : public Model {
+ public:
+  Chain() {
+    conv1_ = conv2d(*this, "conv1", {3, 4, 3, 1, 1});
+    for (const char* name : {"a", "b", "c"}) convs_.push_back(conv2d(*this, name, {4, 4, 1, 1, 0}));
+    fc_ = linear(*this, "fc", 4, 2);
+  }
+  at::Tensor forward(const at::Tensor& x) override {
+    at::Tensor h = conv1_->forward(x);
+    for (auto& c : convs_) h = c->forward(h);
+    return fc_->forward(h.mean({2, 3}));
+  }
+  std::shared_ptr<Conv2dLayer> conv1_;
+  std::vector<std::shared_ptr<Conv2dLayer>> convs_;
+  std::shared_ptr<LinearLayer> fc_;
+};
+
+std::string resolve_error(Model& m, const Params& q) {
+  std::vector<std::string> warnings;
+  try {
+    resolve_bits(m, q, warnings);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("resolve_bits: ties chain to the end; a tie to a missing layer or a cycle of ties is an error") {
+  test::TempDir dir;
+  Pipeline p = test::pipeline_from_text(dir, "[data]\nuse = \"synthetic\"\n[model]\nuse = \"small_cnn\"\n"
+                                             "[quantizer]\nuse = \"liq_wn\"\n[[quantizer.rule]]\nmatch = \"c\"\n"
+                                             "weight_bits = 3\n[[stage]]\nuse = \"eval\"\n");
+  Chain m;
+  m.convs_[0]->set_bits_from("b");  // a → b → c
+  m.convs_[1]->set_bits_from("c");
+  std::vector<std::string> warnings;
+  auto bits = resolve_bits(m, *p.quantizer, warnings);
+  check_bits(bits[1], 3, 4, "tied to b");
+  check_bits(bits[2], 3, 4, "tied to c");
+  check_bits(bits[3], 3, 4, "quantizer.rule[0] \"c\"");
+
+  m.convs_[1]->set_bits_from("layer9");
+  CHECK(resolve_error(m, *p.quantizer) ==
+        "layer 'b' takes its bits from 'layer9', which is not a quantizable layer of the model");
+  m.convs_[1]->set_bits_from("c");
+  m.convs_[2]->set_bits_from("a");
+  CHECK(resolve_error(m, *p.quantizer) == "layers take their bits from each other: a -> b -> c -> a");
 }
 
 TEST_CASE("bits outside 2..8 and 32 are an error when the pipeline loads, naming the key and the value") {

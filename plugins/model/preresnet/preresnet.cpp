@@ -3,6 +3,7 @@
 // with n = (depth − 2)/6 blocks per stage. The first block of each stage is "half pre-activation":
 //   x ← ReLU(bn1(x)); out = conv2(ReLU(bn2(conv1(x)))) + downsample(x)   (downsample: 1×1 conv, no BN)
 // and the others "both pre-activation": out = conv2(ReLU(bn2(conv1(ReLU(bn1(x)))))) + x.
+// A downsample conv takes the bits of its block's conv2 (the paper's tie).
 // Convs have no bias and start N(0, √(2/(k²·C_out))); BN starts γ = 1, β = 0; fc keeps PyTorch's default.
 #include <ATen/ATen.h>
 
@@ -14,12 +15,15 @@ namespace {
 
 class PreBlock final : public torch::nn::Module {
  public:
-  PreBlock(std::int64_t in, std::int64_t out, std::int64_t stride, bool half_preact) : half_(half_preact) {
+  /// `name`: the block's full module name ("layer2.0"), for the downsample conv's tie.
+  PreBlock(const std::string& name, std::int64_t in, std::int64_t out, std::int64_t stride, bool half_preact)
+      : half_(half_preact) {
     bn1_ = batch_norm2d(*this, "bn1", in);
     conv1_ = conv2d(*this, "conv1", {in, out, 3, stride, 1});
     bn2_ = batch_norm2d(*this, "bn2", out);
     conv2_ = conv2d(*this, "conv2", {out, out, 3, 1, 1});
-    if (stride != 1 || in != out) downsample_ = conv2d(*this, "downsample", {in, out, 1, stride, 0});
+    if (stride != 1 || in != out)
+      downsample_ = conv2d(*this, "downsample", {in, out, 1, stride, 0, 1, false, name + ".conv2"});
   }
 
   at::Tensor forward(const at::Tensor& input) {
@@ -46,11 +50,13 @@ class PreResNet : public Model {
     conv_ = conv2d(*this, "conv", {ctx.data.input_shape[0], 16, 3, 1, 1});
     std::int64_t in = 16;
     for (int stage = 0; stage < 3; ++stage) {
-      auto layer = register_module("layer" + std::to_string(stage + 1), std::make_shared<torch::nn::Module>());
+      const std::string stage_name = "layer" + std::to_string(stage + 1);
+      auto layer = register_module(stage_name, std::make_shared<torch::nn::Module>());
       const std::int64_t out = 16 << stage;
       for (std::int64_t b = 0; b < n; ++b) {
+        const std::string block = std::to_string(b);
         blocks_.push_back(layer->register_module(
-            std::to_string(b), std::make_shared<PreBlock>(in, out, b == 0 && stage > 0 ? 2 : 1, b == 0)));
+            block, std::make_shared<PreBlock>(stage_name + "." + block, in, out, b == 0 && stage > 0 ? 2 : 1, b == 0)));
         in = out;
       }
     }
@@ -90,15 +96,22 @@ class PreResNetN final : public PreResNet {
   }
 };
 
-class PreResNet20 final : public PreResNet {
+/// A fixed depth: preresnet20, preresnet32, preresnet44, preresnet56, preresnet110.
+template <std::int64_t Depth>
+class PreResNetFixed final : public PreResNet {
  public:
-  PreResNet20(const Params&, const Context& ctx) : PreResNet(20, ctx) {}
+  PreResNetFixed(const Params&, const Context& ctx) : PreResNet(Depth, ctx) {}
   static Schema schema() { return {}; }
 };
 
 }  // namespace saq::plugins
 
-SAQ_PLUGIN("preresnet", "1.0.0", "pre-activation ResNets for CIFAR (the SAQ paper's layout)", reg) {
-  reg.add<saq::plugins::PreResNetN>("preresnet", "pre-activation ResNet, depth 6n+2 (CIFAR layout, paper's names)");
-  reg.add<saq::plugins::PreResNet20>("preresnet20", "pre-activation ResNet-20 (CIFAR layout, paper's names)");
+SAQ_PLUGIN("preresnet", "1.1.0", "pre-activation ResNets for CIFAR (the SAQ paper's layout)", reg) {
+  using namespace saq::plugins;
+  reg.add<PreResNetN>("preresnet", "pre-activation ResNet, depth 6n+2 (CIFAR layout, paper's names)");
+  reg.add<PreResNetFixed<20>>("preresnet20", "pre-activation ResNet-20 (CIFAR layout, paper's names)");
+  reg.add<PreResNetFixed<32>>("preresnet32", "pre-activation ResNet-32 (CIFAR layout, paper's names)");
+  reg.add<PreResNetFixed<44>>("preresnet44", "pre-activation ResNet-44 (CIFAR layout, paper's names)");
+  reg.add<PreResNetFixed<56>>("preresnet56", "pre-activation ResNet-56 (CIFAR layout, paper's names)");
+  reg.add<PreResNetFixed<110>>("preresnet110", "pre-activation ResNet-110 (CIFAR layout, paper's names)");
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/nn/module.h>
@@ -44,6 +45,12 @@ class SAQ_VISIBLE QuantLayer : public torch::nn::Module {
   virtual bool is_conv() const = 0;
   virtual std::int64_t groups() const { return 1; }
 
+  /// The full name of the layer whose bits this one takes ("layer2.0.conv2"), or "" for its own. The host applies
+  /// it after the defaults, the first/last-layer policy and the rules: the paper ties a block's shortcut conv to
+  /// the block's last conv, so that a bit search has one decision for both.
+  const std::string& bits_from() const { return bits_from_; }
+  void set_bits_from(std::string layer) { bits_from_ = std::move(layer); }
+
   at::Tensor weight, bias;
 
  protected:
@@ -54,12 +61,14 @@ class SAQ_VISIBLE QuantLayer : public torch::nn::Module {
   int weight_bits_ = kFullPrecision, activation_bits_ = kFullPrecision;
   at::Tensor quantized_weight_, perturbation_;
   std::vector<std::int64_t> input_shape_, output_shape_;
+  std::string bits_from_;
 };
 
 struct ConvSpec {
   std::int64_t in_channels = 0, out_channels = 0, kernel = 3;
   std::int64_t stride = 1, padding = 0, groups = 1;
   bool bias = false;
+  std::string bits_from{};  ///< see QuantLayer::bits_from()
 };
 
 /// 2-D convolution (grouped and depthwise included). Weights start Kaiming-normal (fan_out, ReLU gain), as in
