@@ -155,7 +155,7 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
       evaluate(s, stage.get<std::string>("split"), stage.get<std::int64_t>("limit_batches"), index, s.epochs_trained,
                std::numeric_limits<double>::quiet_NaN());
   }
-  save_checkpoint(s, "final.pt");
+  save_checkpoint(s, "final");
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   write_text_atomically(dir.path() / "summary.json", summary_json(s, seconds, costs));
   if (s.last_test)

@@ -70,7 +70,8 @@ Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_bat
                     std::int64_t epoch, double lr);
 /// Runs one train stage; returns when its epochs are done.
 void train(Session& s, const Params& stage, std::int64_t index);
-/// Saves the model's state to checkpoints/<name>, atomically.
-void save_checkpoint(const Session& s, const std::string& name);
+/// Saves the model's state to checkpoints/<stem>.pt (LibTorch archive) and <stem>.pth (a state_dict that
+/// Python's torch.load reads), each atomically.
+void save_checkpoint(const Session& s, const std::string& stem);
 
 }  // namespace saq::host

@@ -13,6 +13,7 @@
 #include "param_groups.hpp"
 #include "schedule.hpp"
 #include "session.hpp"
+#include "state_dict.hpp"
 
 namespace saq::host {
 
@@ -33,7 +34,12 @@ Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_bat
   spec.batch_size = s.pipeline.data->get<std::int64_t>("eval_batch_size");
   spec.train = false;
   spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
-  auto loader = s.data->loader(spec);
+  std::unique_ptr<Loader> loader;
+  try {
+    loader = s.data->loader(spec);  // the first loader() reads the data files: their errors are bad input
+  } catch (const std::exception& e) {
+    throw InputError(e.what());
+  }
   s.model->eval();
   at::NoGradGuard no_grad;
   Evaluation ev;
@@ -175,10 +181,13 @@ void train(Session& s, const Params& stage, std::int64_t index) {
     bool last = epoch + 1 == epochs;
     if (last || (eval_every > 0 && (epoch + 1) % eval_every == 0)) evaluate(s, "test", 0, index, epoch + 1, opt->lr());
   }
-  save_checkpoint(s, "stage" + std::to_string(index) + ".pt");
+  save_checkpoint(s, "stage" + std::to_string(index));
 }
 
-void save_checkpoint(const Session& s, const std::string& name) { save_weights(*s.model, s.dir->checkpoint(name)); }
+void save_checkpoint(const Session& s, const std::string& stem) {
+  save_weights(*s.model, s.dir->checkpoint(stem + ".pt"));
+  save_state_dict(*s.model, s.dir->checkpoint(stem + ".pth"));
+}
 
 void prepare_stage(Session& s, const Params& stage, std::int64_t index) {
   const bool quantized = s.quantizer && stage.get<bool>("quantized");
@@ -188,9 +197,15 @@ void prepare_stage(Session& s, const Params& stage, std::int64_t index) {
     bool own = init.rfind("stage", 0) == 0 && init.find('/') == std::string::npos;
     std::filesystem::path file = own ? s.dir->checkpoint(init + ".pt") : std::filesystem::path(init);
     if (!std::filesystem::exists(file)) stage.fail("init", file.string() + ": no such checkpoint");
-    auto skipped = load_weights(*s.model, file);
-    s.log.info("stage {}: weights from {}{}", index, file.string(),
-               skipped.empty() ? "" : fmt::format(" ({} quantizer tensors keep their state)", skipped.size()));
+    if (is_libtorch_archive(file)) {
+      auto skipped = load_weights(*s.model, file);
+      s.log.info("stage {}: weights from {}{}", index, file.string(),
+                 skipped.empty() ? "" : fmt::format(" ({} quantizer tensors keep their state)", skipped.size()));
+    } else {
+      LoadReport r = load_state_dict(*s.model, read_state_dict(file.string()), file.string(), stage.get<bool>("init_partial"));
+      if (r.complete()) s.log.info("stage {}: weights from {}: {}", index, file.string(), r.describe());
+      else s.log.warn("stage {}: weights from {}, partially: {}", index, file.string(), r.describe());
+    }
   }
   apply_bits(*s.model, s.bits, !quantized);
   if (quantized) s.log.info("stage {}: quantized with '{}'\n{}", index, s.pipeline.quantizer->use(), bits_table(s.bits));
