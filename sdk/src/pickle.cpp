@@ -327,7 +327,7 @@ class Machine {
     } catch (const std::exception& e) {
       fail(callee->cls + ": " + e.what());
     }
-    if (out->cls.empty()) out->cls = callee->cls;
+    if (out->type == Type::Object && out->cls.empty()) out->cls = callee->cls;
     push(out);
   }
   void build() {

@@ -70,6 +70,11 @@ ValuePtr rebuild_tensor(const std::vector<ValuePtr>& args) {
   return Value::of_tensor(numel == 0 ? at::empty(size, storage.options()) : storage.as_strided(size, stride, offset));
 }
 
+ValuePtr restore_type_tag(const std::vector<ValuePtr>& args) {  // what torch::pickle_save wraps a dict in
+  if (args.empty()) throw std::runtime_error("needs (value, type)");
+  return args[0];
+}
+
 ValuePtr rebuild_parameter(const std::vector<ValuePtr>& args) {
   if (args.empty()) throw std::runtime_error("needs (data, requires_grad, hooks)");
   return Value::of_tensor(pickle::as_tensor(args[0], "parameter data"));
@@ -117,6 +122,7 @@ ValuePtr read_torch_file(const std::string& path, const pickle::Globals& extra) 
   o.globals["torch._utils._rebuild_tensor"] = {rebuild_tensor, nullptr};
   o.globals["torch._utils._rebuild_parameter"] = {rebuild_parameter, nullptr};
   o.globals["torch._utils._rebuild_parameter_with_state"] = {rebuild_parameter, nullptr};
+  o.globals["torch.jit._pickle.restore_type_tag"] = {restore_type_tag, nullptr};
   for (const auto& [name, type] : storage_types()) o.globals[name] = {};  // named in persistent ids, never called
   for (const auto& [name, g] : extra) o.globals[name] = g;
   std::map<std::string, ValuePtr> storages;  // tensors that share a storage share its bytes

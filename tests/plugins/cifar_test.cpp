@@ -39,7 +39,7 @@ std::string load_error(const std::shared_ptr<Dataset>& ds) {
 }  // namespace
 
 TEST_CASE("cifar100: the python fixture gives its pixels, fine and coarse labels, from the folder or its parent") {
-  for (const fs::path root : {fixture_root(), fixture_root() / "cifar-100-python"}) {
+  for (const fs::path& root : {fixture_root(), fixture_root() / "cifar-100-python"}) {
     CAPTURE(root);
     test::TempDir dir;
     auto ds = cifar(dir, "cifar100", root);
@@ -83,7 +83,7 @@ TEST_CASE("cifar: the binary releases of CIFAR-100 and CIFAR-10, written here") 
   for (int k = 0; k < 100; ++k) names += "c" + std::to_string(k) + "\n";
   test::write_file(b100 / "fine_label_names.txt", names);
   test::write_file(b100 / "coarse_label_names.txt", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\nm\nn\no\np\nq\nr\ns\nt\n\n");
-  auto ds = cifar(dir, "cifar100", dir, "layout = \"binary\"");
+  auto ds = cifar(dir, "cifar100", dir.path(), "layout = \"binary\"");
   Batch t = test::whole_split(*ds, "test");
   CHECK(at::equal(as_bytes(t.x), pixels(6, 3)));
   CHECK(at::equal(t.y, longs({18, 21, 24})));  // (3 i) % 100
@@ -97,7 +97,7 @@ TEST_CASE("cifar: the binary releases of CIFAR-100 and CIFAR-10, written here") 
     test::write_file(b10 / ("data_batch_" + std::to_string(k) + ".bin"), test::cifar_binary_batch(10, 2 * (k - 1), 2));
   test::write_file(b10 / "test_batch.bin", test::cifar_binary_batch(10, 10, 2));
   test::write_file(b10 / "batches.meta.txt", "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n");
-  auto c10 = cifar(dir, "cifar10", dir);
+  auto c10 = cifar(dir, "cifar10", dir.path());
   Batch train = test::whole_split(*c10, "train");
   CHECK(at::equal(as_bytes(train.x), pixels(0, 10)));  // five batches in order
   CHECK(at::equal(train.y, longs({0, 1, 2, 3, 4, 5, 6, 7, 8, 9})));

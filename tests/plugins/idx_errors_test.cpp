@@ -126,6 +126,22 @@ TEST_CASE("idx: a missing file is named, with the key that points at its folder"
   CHECK(test::contains(msg, "no such file"));
 }
 
+TEST_CASE("idx: building the data set reads nothing; the first loader reads, and fails, every time") {
+  test::TempDir dir;
+  auto ds = test::make_dataset(
+      test::eval_pipeline(dir, "use = \"fashion_mnist\"\nroot = \"" + (dir / "none").string() + "\""));
+  CHECK(ds->info().num_classes == 10);  // validate and report need no data
+  LoaderSpec spec;
+  std::string first = test::error_of([&] { ds->loader(spec); });
+  CHECK(test::contains(first, (dir / "none" / (std::string(kTrainImages) + ".gz")).string() + ": no such file"));
+  CHECK(test::error_of([&] { ds->loader(spec); }) == first);
+  // Once the files are there, the same object loads them.
+  fs::path root = write_set(dir, IdxSet{}, false);
+  fs::rename(root, dir / "none");
+  spec.train = false;
+  CHECK(ds->loader(spec)->num_samples() == 3);
+}
+
 TEST_CASE("idx: an image file shorter than its header promises is truncated, with both sizes") {
   IdxSet set;
   set.train_images = idx({3, 28, 28}, pixels(3).substr(0, 2000));

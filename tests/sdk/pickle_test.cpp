@@ -119,7 +119,7 @@ TEST_CASE("pickle: numpy arrays as Python 3 pickles them (protocol 2) and as Pyt
   // tests/data/cifar/make_fixture.py: byte j of image i is (7 i + 13 j) % 256; fine labels (37 i) % 100.
   at::Tensor want = at::arange(3072, at::kLong).mul(13).unsqueeze(0) + at::arange(10, at::kLong).mul(7).unsqueeze(1);
   want = want.remainder(256).to(at::kByte);
-  for (const fs::path file : {fixture("cifar-100-python/train"), fixture("train_py2")}) {
+  for (const fs::path& file : {fixture("cifar-100-python/train"), fixture("train_py2")}) {
     CAPTURE(file);
     saq::pickle::Options o;
     o.globals = saq::pickle::numpy_globals();
