@@ -202,7 +202,8 @@ void prepare_stage(Session& s, const Params& stage, std::int64_t index) {
       s.log.info("stage {}: weights from {}{}", index, file.string(),
                  skipped.empty() ? "" : fmt::format(" ({} quantizer tensors keep their state)", skipped.size()));
     } else {
-      LoadReport r = load_state_dict(*s.model, read_state_dict(file.string()), file.string(), stage.get<bool>("init_partial"));
+      LoadReport r =
+          load_state_dict(*s.model, read_state_dict(file.string()), file.string(), stage.get<bool>("init_partial"));
       if (r.complete()) s.log.info("stage {}: weights from {}: {}", index, file.string(), r.describe());
       else s.log.warn("stage {}: weights from {}, partially: {}", index, file.string(), r.describe());
     }

@@ -9,75 +9,6 @@
 
 namespace saq::pickle {
 
-ValuePtr Value::make(Type type) {
-  auto v = std::make_shared<Value>();
-  v->type = type;
-  return v;
-}
-ValuePtr Value::of_int(std::int64_t i) {
-  auto v = make(Type::Int);
-  v->integer = i;
-  return v;
-}
-ValuePtr Value::of_str(std::string s) {
-  auto v = make(Type::Str);
-  v->text = std::move(s);
-  return v;
-}
-ValuePtr Value::of_bytes(std::string s) {
-  auto v = make(Type::Bytes);
-  v->text = std::move(s);
-  return v;
-}
-ValuePtr Value::of_tensor(at::Tensor t, std::string cls) {
-  auto v = make(Type::Tensor);
-  v->tensor = std::move(t);
-  v->cls = std::move(cls);
-  return v;
-}
-
-ValuePtr Value::find(const std::string& key) const {
-  for (const auto& [k, v] : entries)
-    if (k->is_text() && k->text == key) return v;
-  return nullptr;
-}
-
-std::string Value::describe() const {
-  switch (type) {
-    case Type::None: return "None";
-    case Type::Bool: return "bool";
-    case Type::Int: return "int";
-    case Type::Float: return "float";
-    case Type::Str: return "str";
-    case Type::Bytes: return "bytes";
-    case Type::List: return "list";
-    case Type::Tuple: return "tuple";
-    case Type::Dict: return cls.empty() ? "dict" : cls;
-    case Type::Tensor: return "tensor";
-    case Type::Global: return "global " + cls;
-    case Type::Object: return cls + " object";
-  }
-  return "?";
-}
-
-std::int64_t as_int(const ValuePtr& v, const std::string& what) {
-  if (v && v->type == Value::Type::Int) return v->integer;
-  if (v && v->type == Value::Type::Bool) return v->boolean;
-  throw std::runtime_error(what + ": expected an int, got " + (v ? v->describe() : "nothing"));
-}
-const std::string& as_text(const ValuePtr& v, const std::string& what) {
-  if (v && v->is_text()) return v->text;
-  throw std::runtime_error(what + ": expected a string, got " + (v ? v->describe() : "nothing"));
-}
-const std::vector<ValuePtr>& as_sequence(const ValuePtr& v, const std::string& what) {
-  if (v && (v->type == Value::Type::List || v->type == Value::Type::Tuple)) return v->items;
-  throw std::runtime_error(what + ": expected a tuple or list, got " + (v ? v->describe() : "nothing"));
-}
-const at::Tensor& as_tensor(const ValuePtr& v, const std::string& what) {
-  if (v && v->type == Value::Type::Tensor) return v->tensor;
-  throw std::runtime_error(what + ": expected an array or tensor, got " + (v ? v->describe() : "nothing"));
-}
-
 namespace {
 
 using Type = Value::Type;
@@ -227,7 +158,8 @@ class Machine {
   }
   void pop_mark() { stack_.resize(mark()); }
   ValuePtr stop() {
-    if (stack_.size() != 1 || !marks_.empty()) fail("STOP with " + std::to_string(stack_.size()) + " values on the stack");
+    if (stack_.size() != 1 || !marks_.empty())
+      fail("STOP with " + std::to_string(stack_.size()) + " values on the stack");
     return stack_.back();
   }
 
@@ -261,6 +193,7 @@ class Machine {
     setitems(from, from - 1);
   }
   void setitems(std::size_t from, std::size_t target) {
+    if (target < floor()) fail("stack underflow");
     if ((stack_.size() - from) % 2) fail("SETITEMS with an odd number of values");
     const ValuePtr& d = stack_[target];
     if (d->type != Type::Dict) fail("SETITEM on a " + d->describe());
@@ -275,7 +208,7 @@ class Machine {
     stack_.resize(from);
   }
   void appends(std::size_t from) {
-    if (from == 0 || from > stack_.size()) fail("stack underflow");
+    if (from == 0 || from > stack_.size() || from - 1 < floor()) fail("stack underflow");
     const ValuePtr& l = stack_[from - 1];
     if (l->type != Type::List) fail("APPEND to a " + l->describe());
     l->items.insert(l->items.end(), stack_.begin() + static_cast<std::ptrdiff_t>(from), stack_.end());
@@ -373,7 +306,8 @@ ValuePtr load_file(const std::string& path, Options options) {
   in.seekg(0, std::ios::end);
   std::string bytes(static_cast<std::size_t>(in.tellg()), '\0');
   in.seekg(0);
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) throw std::runtime_error(path + ": read error");
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
+    throw std::runtime_error(path + ": read error");
   return load(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), options);
 }
 

@@ -42,7 +42,8 @@ ValuePtr codecs_encode(const std::vector<ValuePtr>& args) {
   need_args(args, 1, 2);
   std::string encoding = args.size() > 1 ? as_text(args[1], "encoding") : "utf-8";
   const std::string& text = as_text(args[0], "text");
-  if (encoding == "latin1" || encoding == "latin-1" || encoding == "iso-8859-1") return Value::of_bytes(latin1_bytes(text));
+  if (encoding == "latin1" || encoding == "latin-1" || encoding == "iso-8859-1")
+    return Value::of_bytes(latin1_bytes(text));
   if (encoding == "utf-8" || encoding == "utf8") return Value::of_bytes(text);
   throw std::runtime_error("encoding '" + encoding + "' is not supported");
 }
@@ -92,12 +93,18 @@ at::Tensor tensor_from(const std::string& raw, at::ScalarType type, const std::v
                        bool fortran) {
   std::vector<std::int64_t> dims = shape;
   if (fortran) dims.assign(shape.rbegin(), shape.rend());  // column-major: the reversed shape, transposed back
-  at::Tensor t = at::empty(dims, at::TensorOptions().dtype(type));
-  const std::size_t want = static_cast<std::size_t>(t.numel()) * at::elementSize(type);
-  if (raw.size() != want)
+  const std::size_t item = at::elementSize(type);
+  std::size_t numel = 1;
+  for (auto d : dims) {  // checked before anything is allocated: the shape comes from the file
+    if (d != 0 && numel > raw.size() / item / static_cast<std::size_t>(d))
+      throw std::runtime_error("array shape needs more than the " + std::to_string(raw.size()) + " data bytes");
+    numel *= static_cast<std::size_t>(d);
+  }
+  if (raw.size() != numel * item)
     throw std::runtime_error("array data holds " + std::to_string(raw.size()) + " bytes, its shape and dtype need " +
-                             std::to_string(want));
-  if (want) std::memcpy(t.data_ptr(), raw.data(), want);
+                             std::to_string(numel * item));
+  at::Tensor t = at::empty(dims, at::TensorOptions().dtype(type));
+  if (numel) std::memcpy(t.data_ptr(), raw.data(), numel * item);
   if (fortran) {
     std::vector<std::int64_t> perm;
     for (auto i = static_cast<std::int64_t>(dims.size()); i-- > 0;) perm.push_back(i);

@@ -91,11 +91,12 @@ at::Tensor read_storage(caffe2::serialize::PyTorchStreamReader& reader, const Va
   const std::int64_t numel = pickle::as_int(t[4], "storage size");
   if (!reader.hasRecord(record)) throw std::runtime_error("the archive has no record " + record);
   auto [data, bytes] = reader.getRecord(record);
-  at::Tensor out = at::empty({numel}, at::TensorOptions().dtype(type->second));
-  const std::size_t want = static_cast<std::size_t>(numel) * at::elementSize(type->second);
-  if (bytes != want)
+  const std::size_t item = at::elementSize(type->second);
+  const std::size_t want = static_cast<std::size_t>(numel) * item;
+  if (numel < 0 || static_cast<std::size_t>(numel) > bytes / item || bytes != want)
     throw std::runtime_error("record " + record + " holds " + std::to_string(bytes) + " bytes; " +
                              std::to_string(numel) + " elements of " + t[1]->cls + " need " + std::to_string(want));
+  at::Tensor out = at::empty({numel}, at::TensorOptions().dtype(type->second));
   if (want) std::memcpy(out.data_ptr(), data.get(), want);
   return out;
 }

@@ -142,3 +142,16 @@ TEST_CASE("pickle: numpy arrays as Python 3 pickles them (protocol 2) and as Pyt
     CHECK(has(refused, file.string() + ": global numpy.core.multiarray._reconstruct is not allowed"));
   }
 }
+
+TEST_CASE("pickle: lists nested a million deep load and are released without recursion") {
+  // L0 = []; then a million times: a new list, memoised in slot 1, appended to the last one, which it replaces.
+  std::string bytes = "\x80\x02]q\x00"s;
+  const int depth = 1000000;
+  for (int i = 0; i < depth; ++i) bytes += "]q\x01" "a0h\x01"s;
+  bytes += "0h\x00."s;
+  ValuePtr v = run(bytes);
+  int seen = 0;
+  for (const Value* l = v.get(); !l->items.empty(); l = l->items[0].get()) ++seen;
+  CHECK(seen == depth);
+  v.reset();  // a recursive release would overflow the stack here
+}

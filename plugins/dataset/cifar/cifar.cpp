@@ -57,8 +57,9 @@ LazySplits::Splits load(const Params& p, int classes) {
     if (names.size() != want)
       throw std::runtime_error(names_file.string() + ": lists " + std::to_string(names.size()) + " class names, want " +
                                std::to_string(want));
-    return {{"train", first(cifar::read_split(f.train, f.layout, classes), coarse, p.get<std::int64_t>("train_samples"))},
-            {"test", first(cifar::read_split(f.test, f.layout, classes), coarse, p.get<std::int64_t>("test_samples"))}};
+    auto train = first(cifar::read_split(f.train, f.layout, classes), coarse, p.get<std::int64_t>("train_samples"));
+    auto test = first(cifar::read_split(f.test, f.layout, classes), coarse, p.get<std::int64_t>("test_samples"));
+    return {{"train", train}, {"test", test}};
   } catch (const std::exception& e) {
     p.fail("root", e.what());
   }
@@ -73,7 +74,8 @@ class Cifar final : public Dataset {
   Cifar(const Params& p, const Context&)
       : coarse_(Classes == 100 && p.get<std::string>("labels") == "coarse"),
         splits_([p] { return load(p, Classes); }),
-        augment_{p.get<bool>("augment") ? p.get<std::int64_t>("pad") : 0, p.get<bool>("augment") && p.get<bool>("flip")} {
+        augment_{p.get<bool>("augment") ? p.get<std::int64_t>("pad") : 0,
+                 p.get<bool>("augment") && p.get<bool>("flip")} {
     if (!p.get<bool>("normalize")) norm_ = {{0.0, 0.0, 0.0}, {1.0, 1.0, 1.0}};
     else if (Classes == 10) norm_ = {{0.49139968, 0.48215827, 0.44653124}, {0.24703233, 0.24348505, 0.26158768}};
     else norm_ = {{0.50705882, 0.48666667, 0.44078431}, {0.26745098, 0.25568627, 0.27607843}};

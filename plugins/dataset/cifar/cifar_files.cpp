@@ -16,7 +16,9 @@ constexpr std::int64_t kPixels = 3 * 32 * 32;
 using pickle::Value;
 using pickle::ValuePtr;
 
-[[noreturn]] void bad(const fs::path& file, const std::string& why) { throw std::runtime_error(file.string() + ": " + why); }
+[[noreturn]] void bad(const fs::path& file, const std::string& why) {
+  throw std::runtime_error(file.string() + ": " + why);
+}
 
 struct Release {
   std::string folder;
@@ -84,13 +86,16 @@ Files locate(const fs::path& root, int classes, const std::string& layout) {
       for (const auto& t : r.test) f.test.push_back(dir / t);
       for (const auto& need : {f.train, f.test, std::vector<fs::path>{f.names}})
         for (const auto& file : need)
-          if (!fs::exists(file)) bad(file, "no such file (the rest of the CIFAR-" + std::to_string(classes) + " release is in " + dir.string() + ")");
+          if (!fs::exists(file))
+            bad(file, "no such file (the rest of the CIFAR-" + std::to_string(classes) + " release is in " +
+                          dir.string() + ")");
       return f;
     }
   }
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
-  throw std::runtime_error(root.string() + ": no CIFAR-" + std::to_string(classes) + " files (looked for " + list + ")");
+  throw std::runtime_error(root.string() + ": no CIFAR-" + std::to_string(classes) + " files (looked for " + list +
+                           ")");
 }
 
 Split read_python_batch(const fs::path& file, int classes) {
@@ -163,6 +168,7 @@ Split read_split(const std::vector<fs::path>& files, Layout layout, int classes)
     labels.push_back(s.labels);
     if (s.coarse.defined()) coarse.push_back(s.coarse);
   }
+  if (files.size() == 1) return {images[0], labels[0], coarse.empty() ? at::Tensor() : coarse[0]};  // no copy
   Split out{at::cat(images), at::cat(labels), {}};
   if (!coarse.empty()) out.coarse = at::cat(coarse);
   return out;

@@ -37,6 +37,11 @@ class SAQ_VISIBLE Value {
   std::string cls;  ///< Global: "module.name"; otherwise the global that built the value ("" for literals)
   std::map<std::string, ValuePtr> attrs;  ///< Object: what its builder recorded
 
+  Value() = default;
+  Value(const Value&) = delete;
+  Value& operator=(const Value&) = delete;
+  ~Value();
+
   static ValuePtr make(Type type);
   static ValuePtr of_int(std::int64_t v);
   static ValuePtr of_str(std::string v);
