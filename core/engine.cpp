@@ -209,7 +209,7 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
                                     index, dir.path().string()),
                         pending_interrupt());
   }
-  save_checkpoint(s, "final.pt");
+  save_checkpoint(s, "final");
   const double seconds = s.seconds();
   write_text_atomically(dir.path() / "summary.json", summary_json(s, seconds, costs));
   std::error_code ec;

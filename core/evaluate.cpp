@@ -20,7 +20,12 @@ Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_bat
   spec.batch_size = s.pipeline.data->get<std::int64_t>("eval_batch_size");
   spec.train = false;
   spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
-  auto loader = s.data->loader(spec);
+  std::unique_ptr<Loader> loader;
+  try {
+    loader = s.data->loader(spec);  // the first loader() reads the data files: their errors are bad input
+  } catch (const std::exception& e) {
+    throw InputError(e.what());
+  }
   s.model->eval();
   at::NoGradGuard no_grad;
   Evaluation ev;

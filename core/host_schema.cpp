@@ -31,7 +31,12 @@ std::vector<std::string> stage_kinds() { return {"train", "eval"}; }
 
 namespace {
 void add_init(Schema& s) {
-  s.string("init", "", "load model weights first: a checkpoint file, or \"stageN\" of this run (\"\": keep)");
+  s.string("init", "",
+           "load model weights first, by name: a PyTorch state_dict file (torch.save, e.g. a model zoo's .pth), a "
+           "saqhost .pt checkpoint, or \"stageN\" of this run (\"\": keep)");
+  s.boolean("init_partial", false,
+            "with a state_dict init: load the tensors whose name and shape match and list the rest (missing, "
+            "unexpected, other shape); false: any mismatch is an error");
 }
 }  // namespace
 

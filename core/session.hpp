@@ -86,7 +86,8 @@ Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_bat
 void train(Session& s, const Params& stage, std::int64_t index);
 /// Writes checkpoints/resume.pt for `point`; `optimizer` is null at a stage boundary.
 void save_resume_point(const Session& s, const ResumePoint& point, const Optimizer* optimizer);
-/// Saves the model's state to checkpoints/<name>, atomically.
-void save_checkpoint(const Session& s, const std::string& name);
+/// Saves the model's state to checkpoints/<stem>.pt (LibTorch archive) and <stem>.pth (a state_dict that
+/// Python's torch.load reads), each atomically.
+void save_checkpoint(const Session& s, const std::string& stem);
 
 }  // namespace saq::host

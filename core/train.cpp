@@ -14,6 +14,7 @@
 #include "param_groups.hpp"
 #include "schedule.hpp"
 #include "session.hpp"
+#include "state_dict.hpp"
 
 namespace saq::host {
 
@@ -208,10 +209,13 @@ void train(Session& s, const Params& stage, std::int64_t index) {
       if (pending_interrupt()) stop_interrupted(s, index, epoch + 1, 0);
     }
   }
-  save_checkpoint(s, "stage" + std::to_string(index) + ".pt");
+  save_checkpoint(s, "stage" + std::to_string(index));
 }
 
-void save_checkpoint(const Session& s, const std::string& name) { save_weights(*s.model, s.dir->checkpoint(name)); }
+void save_checkpoint(const Session& s, const std::string& stem) {
+  save_weights(*s.model, s.dir->checkpoint(stem + ".pt"));
+  save_state_dict(*s.model, s.dir->checkpoint(stem + ".pth"));
+}
 
 void save_resume_point(const Session& s, const ResumePoint& point, const Optimizer* optimizer) {
   save_resume(s.dir->checkpoint("resume.pt"), point, *s.model, optimizer);
@@ -225,9 +229,16 @@ void prepare_stage(Session& s, const Params& stage, std::int64_t index, bool res
     bool own = init.rfind("stage", 0) == 0 && init.find('/') == std::string::npos;
     std::filesystem::path file = own ? s.dir->checkpoint(init + ".pt") : std::filesystem::path(init);
     if (!std::filesystem::exists(file)) stage.fail("init", file.string() + ": no such checkpoint");
-    auto skipped = load_weights(*s.model, file);
-    s.log.info("stage {}: weights from {}{}", index, file.string(),
-               skipped.empty() ? "" : fmt::format(" ({} quantizer tensors keep their state)", skipped.size()));
+    if (is_libtorch_archive(file)) {
+      auto skipped = load_weights(*s.model, file);
+      s.log.info("stage {}: weights from {}{}", index, file.string(),
+                 skipped.empty() ? "" : fmt::format(" ({} quantizer tensors keep their state)", skipped.size()));
+    } else {
+      LoadReport r =
+          load_state_dict(*s.model, read_state_dict(file.string()), file.string(), stage.get<bool>("init_partial"));
+      if (r.complete()) s.log.info("stage {}: weights from {}: {}", index, file.string(), r.describe());
+      else s.log.warn("stage {}: weights from {}, partially: {}", index, file.string(), r.describe());
+    }
   }
   apply_bits(*s.model, s.bits, !quantized);
   if (quantized) s.log.info("stage {}: quantized with '{}'\n{}", index, s.pipeline.quantizer->use(), bits_table(s.bits));

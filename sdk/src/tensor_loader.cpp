@@ -114,4 +114,12 @@ std::unique_ptr<Loader> make_tensor_loader(std::shared_ptr<const ImageSet> data,
   return std::make_unique<TensorLoader>(std::move(data), spec, norm, augment);
 }
 
+std::shared_ptr<const ImageSet> LazySplits::get(const std::string& split) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!splits_) splits_ = std::make_unique<Splits>(load_());
+  auto it = splits_->find(split);
+  if (it == splits_->end()) throw std::invalid_argument("no split '" + split + "'");
+  return it->second;
+}
+
 }  // namespace saq

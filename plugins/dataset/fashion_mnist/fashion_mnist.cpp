@@ -52,9 +52,12 @@ std::shared_ptr<ImageSet> load_split(const Params& p, const std::string& prefix,
 
 class FashionMnist final : public Dataset {
  public:
+  // The IDX files are read by the first loader(): validating or reporting a pipeline needs no data.
   FashionMnist(const Params& p, const Context&)
-      : train_(load_split(p, "train", p.get<std::int64_t>("train_samples"))),
-        test_(load_split(p, "t10k", p.get<std::int64_t>("test_samples"))),
+      : splits_([p] {
+          return LazySplits::Splits{{"train", load_split(p, "train", p.get<std::int64_t>("train_samples"))},
+                                    {"test", load_split(p, "t10k", p.get<std::int64_t>("test_samples"))}};
+        }),
         augment_{p.get<bool>("augment") ? p.get<std::int64_t>("pad") : 0, p.get<bool>("augment") && p.get<bool>("flip")} {
     if (p.get<bool>("normalize")) norm_ = {{0.2860}, {0.3530}};
   }
@@ -82,11 +85,11 @@ class FashionMnist final : public Dataset {
   std::unique_ptr<Loader> loader(const LoaderSpec& spec) const override {
     if (spec.split != "train" && spec.split != "test")
       throw std::invalid_argument("fashion_mnist has splits train and test, not '" + spec.split + "'");
-    return make_tensor_loader(spec.split == "train" ? train_ : test_, spec, norm_, augment_);
+    return make_tensor_loader(splits_.get(spec.split), spec, norm_, augment_);
   }
 
  private:
-  std::shared_ptr<const ImageSet> train_, test_;
+  LazySplits splits_;
   Augment augment_;
   Normalize norm_{{0.0}, {1.0}};
 };
