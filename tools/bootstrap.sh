@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Installs what saq needs from Debian (only what is missing), then configures and builds it in build/.
-# usage: tools/bootstrap.sh [--deps-only]
+# usage: tools/bootstrap.sh [--deps-only] [--sanitizers]   (--sanitizers: also clang and its sanitizer and
+#        libFuzzer runtimes, for tools/sanitize.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(g++ meson ninja-build pkg-config python3 binutils libtorch-dev libboost-dev libboost-filesystem-dev
           libboost-program-options-dev libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev zlib1g-dev
           libopenblas0-pthread dataset-fashion-mnist)
+deps_only=0
+for arg in "$@"; do
+  case $arg in
+    --deps-only) deps_only=1 ;;
+    --sanitizers) packages+=(clang libclang-rt-14-dev) ;;
+    *) echo "usage: tools/bootstrap.sh [--deps-only] [--sanitizers]" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,6 +25,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-[ "${1:-}" = "--deps-only" ] && exit 0
+[ "$deps_only" = 1 ] && exit 0
 [ -f build/build.ninja ] || meson setup build
 ninja -C build

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Counts test cases in a meson testlog.json: doctest executables report their own case counts; any other
-test counts as one case. Prints the closing line 'N passed, N failed'."""
+"""Counts test cases in meson testlog.json files (one or more): doctest executables report their own case
+counts; any other test (a fuzz target, a script) counts as one case. Prints the closing line 'N passed, N failed'."""
 import json
 import re
 import sys
 
 passed = failed = 0
-with open(sys.argv[1]) as log:
+for path in sys.argv[1:]:
+  with open(path) as log:
     for line in log:
         if not line.strip():
             continue
