@@ -13,5 +13,8 @@ Schema data_host_schema();
 /// The stage kinds ("train", "eval") and their schemas.
 std::vector<std::string> stage_kinds();
 Schema stage_schema(const std::string& kind);
+/// Fails (Params::fail) when `p`'s glob `key` is empty or has a '[' that never closes: fnmatch would take the
+/// bracket literally and the rule or group would silently match nothing.
+void check_glob(const Params& p, const std::string& key);
 
 }  // namespace saq::host
