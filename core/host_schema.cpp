@@ -1,5 +1,6 @@
 #include "host_schema.hpp"
 
+#include <cstdint>
 #include <stdexcept>
 
 namespace saq::host {
@@ -78,6 +79,19 @@ Schema stage_schema(const std::string& kind) {
     return s;
   }
   throw std::logic_error("no stage kind " + kind);
+}
+
+void check_stage_init(const std::vector<ParamsPtr>& stages, size_t i) {
+  const Params& stage = *stages[i];
+  const std::string init = stage.get<std::string>("init");
+  if (init.size() <= 5 || init.compare(0, 5, "stage") != 0 || init.find_first_not_of("0123456789", 5) != std::string::npos)
+    return;
+  const size_t n = init.size() > 14 ? SIZE_MAX : std::stoul(init.substr(5));
+  if (n >= i)
+    stage.fail("init", "\"" + init + "\" is not an earlier stage (this is stage " + std::to_string(i) +
+                           "): init = \"stageN\" loads the checkpoint an earlier train stage of this run wrote");
+  if (stages[n]->use() != "train")
+    stage.fail("init", "\"" + init + "\" is an '" + stages[n]->use() + "' stage, which writes no checkpoint");
 }
 
 void check_glob(const Params& p, const std::string& key) {

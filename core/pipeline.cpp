@@ -115,20 +115,6 @@ std::string syntax_hint(const toml::parse_error& e, const std::string& file) {
   return "";
 }
 
-/// `init = "stageN"` loads what an earlier train stage of this run saved; anything else is a file.
-void check_init(const std::vector<ParamsPtr>& stages, size_t i) {
-  const Params& stage = *stages[i];
-  const std::string init = stage.get<std::string>("init");
-  if (init.size() <= 5 || init.compare(0, 5, "stage") != 0 || init.find_first_not_of("0123456789", 5) != std::string::npos)
-    return;
-  const size_t n = init.size() > 14 ? SIZE_MAX : std::stoul(init.substr(5));
-  if (n >= i)
-    stage.fail("init", "\"" + init + "\" is not an earlier stage (this is stage " + std::to_string(i) +
-                           "): init = \"stageN\" loads the checkpoint an earlier train stage of this run wrote");
-  if (stages[n]->use() != "train")
-    stage.fail("init", "\"" + init + "\" is an '" + stages[n]->use() + "' stage, which writes no checkpoint");
-}
-
 class Checker {
  public:
   Checker(std::string file, const Registry& reg, std::map<std::string, std::string> overridden)
@@ -207,6 +193,8 @@ class Checker {
   double number(const toml::node& n, const ParamSpec& spec, const std::string& path, const std::string& norm) const {
     double v = n.is_integer() ? static_cast<double>(n.value<std::int64_t>().value()) : n.value<double>().value();
     std::string bad = std::isfinite(v) ? spec.check(v) : "must be a finite number, got " + std::string(v > 0 ? "inf" : v < 0 ? "-inf" : "nan");
+    if (!bad.empty() && n.is_integer())  // the schema prints a double ("1e+11"); name the integer as written
+      bad = bad.substr(0, bad.rfind(", got ")) + ", got " + std::to_string(n.value<std::int64_t>().value());
     if (!bad.empty()) throw InputError(where(n, norm) + ": " + path + ": " + bad);
     return v;
   }
@@ -365,7 +353,7 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
     check.fill(*params, *t, path, norm, stage_schema(kind), "stage '" + kind + "'");
     p.stages.push_back(params);
     try {
-      check_init(p.stages, i);
+      check_stage_init(p.stages, i);
       const toml::node* q = t->get("quantized");
       if (!p.quantizer && q && q->value<bool>().value_or(false))
         params->fail("quantized", "true, but the pipeline has no [quantizer] to quantize with (add one, or drop this key)");
