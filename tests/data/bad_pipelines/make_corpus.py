@@ -67,7 +67,7 @@ CORPUS = {
     'eval_stage_with_epochs': (D + M + O + S + '[[stage]]\nuse = "eval"\nepochs = 1\n',
                                "stage[1].epochs: unknown key for stage 'eval' (accepted: split, quantized, init, limit_batches)", (16, 1)),
     'unknown_dataset': ('[data]\nuse = "fashion_mnits"\n' + M + O + S, "data.use: unknown dataset 'fashion_mnits'; did you mean 'fashion_mnist'?", (2, 7)),
-    'unknown_model': (D + '[model]\nuse = "resnet18"\n' + O + S, "model.use: unknown model 'resnet18'; available: ", (6, 7)),
+    'unknown_model': (D + '[model]\nuse = "resnet_18"\n' + O + S, "model.use: unknown model 'resnet_18'; did you mean 'resnet18'?", (6, 7)),
     'unknown_quantizer': (D + M + '[quantizer]\nuse = "lsqq"\n' + O + S, "quantizer.use: unknown quantizer 'lsqq'; did you mean 'lsq'?", (9, 7)),
     'unknown_optimizer': (D + M + '[optimizer]\nuse = "sgdd"\n' + S, "optimizer.use: unknown optimizer 'sgdd'; did you mean 'sgd'?", (9, 7)),
     'unknown_base_optimizer': (D + M + '[optimizer]\nuse = "sam"\nbase = { use = "adamm" }\n' + S,
