@@ -1,5 +1,6 @@
 #include "host_schema.hpp"
 
+#include <cstdint>
 #include <stdexcept>
 
 namespace saq::host {
@@ -10,7 +11,7 @@ Schema run_schema() {
   s.string("out_dir", "runs", "folder that holds run directories");
   s.integer("seed", 0, "seed of model initialisation, data order and augmentation").min(0);
   s.choice("device", "auto", {"auto", "cpu", "cuda"}, "auto = cuda when this LibTorch has it, else cpu");
-  s.integer("threads", 0, "intra-op threads; 0 = all cores").min(0);
+  s.integer("threads", 0, "intra-op threads; 0 = all cores").min(0).max(4096);
   s.integer("checkpoint_every", 200,
             "write the resume checkpoint every N training steps (and at every epoch end); 0 = epoch ends only")
       .min(0);
@@ -78,6 +79,39 @@ Schema stage_schema(const std::string& kind) {
     return s;
   }
   throw std::logic_error("no stage kind " + kind);
+}
+
+void check_stage_init(const std::vector<ParamsPtr>& stages, size_t i) {
+  const Params& stage = *stages[i];
+  const std::string init = stage.get<std::string>("init");
+  if (init.size() <= 5 || init.compare(0, 5, "stage") != 0 || init.find_first_not_of("0123456789", 5) != std::string::npos)
+    return;
+  const size_t n = init.size() > 14 ? SIZE_MAX : std::stoul(init.substr(5));
+  if (n >= i)
+    stage.fail("init", "\"" + init + "\" is not an earlier stage (this is stage " + std::to_string(i) +
+                           "): init = \"stageN\" loads the checkpoint an earlier train stage of this run wrote");
+  if (stages[n]->use() != "train")
+    stage.fail("init", "\"" + init + "\" is an '" + stages[n]->use() + "' stage, which writes no checkpoint");
+}
+
+void check_glob(const Params& p, const std::string& key) {
+  const std::string glob = p.get<std::string>(key);
+  if (glob.empty()) p.fail(key, "an empty glob matches nothing (\"*\" matches every name)");
+  for (size_t i = 0; i < glob.size(); ++i) {
+    if (glob[i] == '\\') {
+      if (++i == glob.size()) p.fail(key, "\"" + glob + "\" ends in a lone '\\'");
+      continue;
+    }
+    if (glob[i] != '[') continue;
+    size_t j = i + 1;
+    if (j < glob.size() && (glob[j] == '!' || glob[j] == '^')) ++j;
+    if (j < glob.size() && glob[j] == ']') ++j;  // a ']' first in the class is a member
+    j = glob.find(']', j);
+    if (j == std::string::npos)
+      p.fail(key, "\"" + glob + "\": the '[' at character " + std::to_string(i + 1) +
+                      " opens a character class that never closes (write \\\\[ to match a '[')");
+    i = j;
+  }
 }
 
 }  // namespace saq::host

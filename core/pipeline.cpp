@@ -1,7 +1,11 @@
 #include "pipeline.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -94,6 +98,23 @@ void apply_override(toml::table& root, const std::string& text, std::map<std::st
   set_path(root, path, 0, "", *parsed.get("v"), text, overridden);
 }
 
+/// What toml++'s message leaves the reader to guess, from the text at the error.
+std::string syntax_hint(const toml::parse_error& e, const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::string line;
+  for (auto n = e.source().begin.line; n > 0 && std::getline(in, line);) --n;
+  const size_t col = e.source().begin.column ? e.source().begin.column - 1 : 0;
+  const char at = col < line.size() ? line[col] : '\n';
+  const std::string what(e.description());
+  auto has = [&](const char* s) { return what.find(s) != std::string::npos; };
+  if (has("parsing string") && has("control characters") && at == '\n')
+    return " (the string has no closing quote on this line)";
+  if (has("inline table") && at == '\n') return " (an inline table { ... } must close on the line it opens)";
+  if (has("could not determine value type") && std::isalpha(static_cast<unsigned char>(at)))
+    return " (a string needs quotes: \"...\")";
+  return "";
+}
+
 class Checker {
  public:
   Checker(std::string file, const Registry& reg, std::map<std::string, std::string> overridden)
@@ -171,7 +192,9 @@ class Checker {
 
   double number(const toml::node& n, const ParamSpec& spec, const std::string& path, const std::string& norm) const {
     double v = n.is_integer() ? static_cast<double>(n.value<std::int64_t>().value()) : n.value<double>().value();
-    std::string bad = spec.check(v);
+    std::string bad = std::isfinite(v) ? spec.check(v) : "must be a finite number, got " + std::string(v > 0 ? "inf" : v < 0 ? "-inf" : "nan");
+    if (!bad.empty() && n.is_integer())  // the schema prints a double ("1e+11"); name the integer as written
+      bad = bad.substr(0, bad.rfind(", got ")) + ", got " + std::to_string(n.value<std::int64_t>().value());
     if (!bad.empty()) throw InputError(where(n, norm) + ": " + path + ": " + bad);
     return v;
   }
@@ -263,8 +286,10 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
     throw InputError(file + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
-                     ": TOML syntax error: " + std::string(e.description()));
+                     ": TOML syntax error: " + std::string(e.description()) + syntax_hint(e, file));
   }
+  if (root.empty())
+    throw InputError(file + ": empty pipeline: it needs at least [data], [model] and one [[stage]]");
   std::map<std::string, std::string> overridden;
   for (const auto& o : overrides) apply_override(root, o, overridden);
   Checker check(file, registry, overridden);
@@ -327,6 +352,17 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
     auto params = std::make_shared<Params>(path, kind, check.where(n, norm));
     check.fill(*params, *t, path, norm, stage_schema(kind), "stage '" + kind + "'");
     p.stages.push_back(params);
+    try {
+      check_stage_init(p.stages, i);
+      const toml::node* q = t->get("quantized");
+      if (!p.quantizer && q && q->value<bool>().value_or(false))
+        params->fail("quantized", "true, but the pipeline has no [quantizer] to quantize with (add one, or drop this key)");
+      if (!p.quantizer && !q) params->set("quantized", false, "default");  // what runs, as config.resolved.toml says
+      if (params->has("group"))
+        for (const auto& g : params->tables("group")) check_glob(*g, "match");
+    } catch (const std::invalid_argument& e) {
+      throw InputError(e.what());
+    }
     trains = trains || (kind == "train" && !params->has("optimizer"));
   }
   if (trains) p.optimizer = need("optimizer", Kind::Optimizer, nullptr);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "host_schema.hpp"
 
 namespace saq::host {
 
@@ -40,9 +41,11 @@ void check_bits(const Params& q) {
   for (const char* key : {"weight_bits", "activation_bits", "first_weight_bits", "first_activation_bits",
                           "last_weight_bits", "last_activation_bits"})
     bits_of(q, key);
-  for (const auto& rule : q.tables("rule"))
+  for (const auto& rule : q.tables("rule")) {
+    check_glob(*rule, "match");
     for (const char* key : {"weight_bits", "activation_bits"})
       if (rule->has(key)) bits_of(*rule, key);
+  }
 }
 
 namespace {

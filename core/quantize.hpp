@@ -15,7 +15,7 @@ namespace saq::host {
 /// [quantizer] keys the host reads besides the quantizer plugin's own.
 Schema quantizer_host_schema();
 
-/// Checks every bit-width of [quantizer] and its rules (2..8 or 32); an InputError names the key.
+/// Checks every bit-width of [quantizer] and its rules (2..8 or 32) and the rules' globs; an InputError names the key.
 void check_bits(const Params& quantizer);
 
 struct LayerBits {

@@ -137,6 +137,7 @@ TEST_CASE("init naming a missing checkpoint exits 2 naming the file and stage[N]
   CHECK(has(r.output, "p.toml:25:8: stage[1].init: " + missing + ": no such checkpoint"));
   Result own = saqhost_on(dir, kTwoStage, "run", "--set run.out_dir=" + (dir / "runs2").string() +
                                                         " --set stage.1.init=stage7 --set stage.0.limit_batches=1");
-  CHECK(own.status == 2);
-  CHECK(has(own.output, "stage[1].init: " + (dir / "runs2" / "two" / "checkpoints" / "stage7.pt").string()));
+  CHECK(own.status == 2);  // found before the run starts: stage 7 would run after stage 1, if there were one
+  CHECK(has(own.output, "--set stage.1.init=stage7: stage[1].init: \"stage7\" is not an earlier stage (this is stage 1)"));
+  CHECK_FALSE(fs::exists(dir / "runs2"));
 }
