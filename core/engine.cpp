@@ -16,6 +16,7 @@
 #include "errors.hpp"
 #include "json.hpp"
 #include "session.hpp"
+#include "train_log.hpp"
 
 namespace saq::host {
 
@@ -59,6 +60,10 @@ ResumePoint Session::point(std::int64_t stage, std::int64_t epoch, std::int64_t 
   p.totals = totals;
   if (last_test) p.last_test = TestResult{last_test->loss, last_test->top1, last_test->top5, last_test->samples};
   p.metrics_bytes = dir->metrics_bytes();
+  if (events) {
+    events->flush();
+    p.events_bytes = events->bytes_written();
+  }
   p.consecutive_skipped = consecutive_skipped;
   p.seconds = seconds();
   return p;
@@ -164,6 +169,7 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
   if (!resume) write_text_atomically(dir.path() / "config.resolved.toml", pipeline.resolved_toml());
 
   Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), &dir, device};
+  setup([&] { open_events(s, resume != nullptr, resume ? resume->point().events_bytes : 0); });
   build_components(s);
   std::int64_t params = 0;
   for (const auto& p : s.model->parameters()) params += p.numel();

@@ -6,6 +6,7 @@
 #include "json.hpp"
 #include "loss.hpp"
 #include "session.hpp"
+#include "train_log.hpp"
 
 namespace saq::host {
 
@@ -51,10 +52,9 @@ Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_bat
   ev.top1 = 100.0 * static_cast<double>(correct_sum.top1) / static_cast<double>(ev.samples);
   ev.top5 = 100.0 * static_cast<double>(correct_sum.top5) / static_cast<double>(ev.samples);
   ev.ms_per_batch = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / static_cast<double>(batches);
-  s.dir->metrics(JsonObject()
-                    .add("stage", stage).add("epoch", epoch).add("split", split)
-                    .add("loss", ev.loss).add("top1", ev.top1).add("top5", ev.top5)
-                    .add("samples", ev.samples).add("lr", lr).add("step_ms", ev.ms_per_batch).str());
+  record(s, stage, epoch, -1, split,
+         {{"loss", ev.loss}, {"top1", ev.top1}, {"top5", ev.top5}, {"samples", static_cast<double>(ev.samples)},
+          {"lr", lr}, {"step_ms", ev.ms_per_batch}});
   s.log.info("stage {} epoch {} {}: loss {:.4f} top1 {:.2f}% top5 {:.2f}% ({} samples)", stage, epoch, split,
              ev.loss, ev.top1, ev.top5, ev.samples);
   if (split == "test") s.last_test = ev;

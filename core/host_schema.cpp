@@ -12,6 +12,7 @@ Schema run_schema() {
   s.integer("seed", 0, "seed of model initialisation, data order and augmentation").min(0);
   s.choice("device", "auto", {"auto", "cpu", "cuda"}, "auto = cuda when this LibTorch has it, else cpu");
   s.integer("threads", 0, "intra-op threads; 0 = all cores").min(0).max(4096);
+  s.boolean("tensorboard", true, "write TensorBoard event files to <run>/tensorboard/ (every metric, clip values)");
   s.integer("checkpoint_every", 200,
             "write the resume checkpoint every N training steps (and at every epoch end); 0 = epoch ends only")
       .min(0);

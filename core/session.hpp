@@ -14,6 +14,7 @@
 #include "registry.hpp"
 #include "resume.hpp"
 #include "run_dir.hpp"
+#include "tfevents.hpp"
 
 namespace saq::host {
 
@@ -60,6 +61,7 @@ struct Session {
   std::shared_ptr<Quantizer> quantizer{};  ///< null when the pipeline has no [quantizer]
   std::vector<LayerBits> bits{};           ///< resolved per-layer bits of quantized stages
   const ResumeFile* resume = nullptr;      ///< the checkpoint this run resumes from, if it does
+  std::unique_ptr<TfEventsWriter> events{};  ///< TensorBoard (run.tensorboard); null when off or in a report
   std::int64_t steps_here = 0;             ///< training steps taken by this process
   std::int64_t consecutive_skipped = 0;    ///< non-finite steps skipped in a row
   double seconds_before = 0;               ///< wall time of the run before it was resumed

@@ -14,6 +14,7 @@
 #include "param_groups.hpp"
 #include "schedule.hpp"
 #include "session.hpp"
+#include "train_log.hpp"
 #include "state_dict.hpp"
 
 namespace saq::host {
@@ -59,30 +60,6 @@ StageSetup set_up(Session& s, const Params& stage) {
     throw InputError(e.what());
   }
   return st;
-}
-
-void log_epoch(Session& s, std::int64_t index, std::int64_t epoch, std::int64_t epochs, std::int64_t steps,
-               const EpochTotals& t, double lr) {
-  if (t.seen == 0) {  // every step of the epoch was skipped
-    s.dir->metrics(JsonObject().add("stage", index).add("epoch", epoch + 1).add("step", (epoch + 1) * steps)
-                       .add("split", "train").add("skipped_steps", t.skipped).str());
-    s.log.warn("stage {} epoch {}/{}: every step was skipped (non-finite)", index, epoch + 1, epochs);
-    return;
-  }
-  const double seen = static_cast<double>(t.seen);
-  JsonObject o;
-  o.add("stage", index).add("epoch", epoch + 1).add("step", (epoch + 1) * steps).add("split", "train")
-      .add("loss", t.loss_sum / seen).add("top1", 100.0 * static_cast<double>(t.top1) / seen)
-      .add("top5", 100.0 * static_cast<double>(t.top5) / seen).add("lr", lr).add("rho", t.rho)
-      .add("sharpness", t.sharpness_steps ? t.sharpness_sum / static_cast<double>(t.sharpness_steps)
-                                          : std::numeric_limits<double>::quiet_NaN())
-      .add("step_ms", t.ms_sum / static_cast<double>(std::max<std::int64_t>(1, steps - t.skipped)))
-      .add("images_per_s", 1000.0 * seen / t.ms_sum);
-  if (t.skipped) o.add("skipped_steps", t.skipped);
-  s.dir->metrics(o.str());
-  s.log.info("stage {} epoch {}/{} train: loss {:.4f} top1 {:.2f}% ({:.0f} img/s){}", index, epoch + 1, epochs,
-             t.loss_sum / seen, 100.0 * static_cast<double>(t.top1) / seen, 1000.0 * seen / t.ms_sum,
-             t.skipped ? fmt::format(", {} non-finite steps skipped", t.skipped) : "");
 }
 
 [[noreturn]] void stop_interrupted(const Session& s, std::int64_t index, std::int64_t epoch, std::int64_t step) {
@@ -132,6 +109,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
     const std::int64_t step0 = epoch == first_epoch ? first_step : 0;
     if (epoch != first_epoch) totals = EpochTotals{};
     st.loader->start_epoch(epoch, step0);
+    auto bar = progress_bar(s, index, epoch, epochs, steps);
     Batch batch;
     for (std::int64_t step = step0; step < steps && st.loader->next(batch); ++step) {
       opt.set_lr_factor(schedule.factor(epoch, step));
@@ -167,6 +145,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
                                      (s.dir->path() / "checkpoints").string(),
                                      skip_nonfinite ? "" : " (run.on_nonfinite = \"skip\" skips such steps)"));
         ++totals.skipped;
+        if (bar) bar->clear();
         s.log.warn("stage {} epoch {} step {}: skipped, {}", index, epoch + 1, step + 1, bad);
         s.dir->metrics(JsonObject().add("stage", index).add("epoch", epoch + 1).add("step", global_step)
                            .add("split", "skipped_step").add("reason", bad).str());
@@ -184,14 +163,15 @@ void train(Session& s, const Params& stage, std::int64_t index) {
           totals.top5 += c.top5;
         }
         if (log_every > 0 && (step + 1) % log_every == 0) {
-          s.log.info("stage {} epoch {}/{} step {}/{}: loss {:.4f} lr {:.4g} {:.0f} img/s", index, epoch + 1, epochs,
-                     step + 1, steps, r.loss, opt.lr(), 1000.0 * static_cast<double>(n) / ms);
-          s.dir->metrics(JsonObject()
-                             .add("stage", index).add("epoch", epoch + 1).add("step", global_step)
-                             .add("split", "train_step").add("loss", r.loss).add("lr", opt.lr())
-                             .add("rho", r.rho).add("sharpness", r.sharpness).add("eps_norm", r.perturbation_norm)
-                             .add("step_ms", ms).str());
+          if (bar) bar->clear();
+          else
+            s.log.info("stage {} epoch {}/{} step {}/{}: loss {:.4f} lr {:.4g} {:.0f} img/s", index, epoch + 1,
+                       epochs, step + 1, steps, r.loss, opt.lr(), 1000.0 * static_cast<double>(n) / ms);
+          record(s, index, epoch + 1, global_step, "train_step",
+                 {{"loss", r.loss}, {"lr", opt.lr()}, {"rho", r.rho}, {"sharpness", r.sharpness},
+                  {"eps_norm", r.perturbation_norm}, {"step_ms", ms}});
         }
+        if (bar) bar->update(step + 1, totals.seen, r.loss);
       }
       const bool epoch_end = step + 1 == steps;
       if (!epoch_end && (pending_interrupt() || (checkpoint_every > 0 && global_step % checkpoint_every == 0)))
@@ -199,8 +179,10 @@ void train(Session& s, const Params& stage, std::int64_t index) {
       maybe_kill_after_step(++s.steps_here);
       if (!epoch_end && pending_interrupt()) stop_interrupted(s, index, epoch, step + 1);
     }
+    if (bar) bar->finish();
     if (totals.seen == 0 && totals.skipped == 0) throw RunError("the training split gave no batches");
-    log_epoch(s, index, epoch, epochs, steps, totals, opt.lr());
+    record_epoch(s, index, epoch, epochs, steps, totals, opt.lr());
+    record_quantizer_state(s, index, (epoch + 1) * steps);
     ++s.epochs_trained;
     const bool last = epoch + 1 == epochs;
     if (last || (eval_every > 0 && (epoch + 1) % eval_every == 0)) evaluate(s, "test", 0, index, epoch + 1, opt.lr());

@@ -122,7 +122,8 @@ TEST_CASE("quant layer: the gradient reaches the latent weight through the quant
 
 TEST_CASE("quant layer: bits must be 2..8 or 32; non-32 bits need quantizers; quantizers attach once") {
   Fixture f;
-  for (auto [w, a] : std::vector<std::pair<int, int>>{{1, 4}, {9, 4}, {4, 16}, {16, 16}, {0, 32}}) {
+  for (auto bits : std::vector<std::pair<int, int>>{{1, 4}, {9, 4}, {4, 16}, {16, 16}, {0, 32}}) {
+    const int w = bits.first, a = bits.second;  // (not a structured binding: lambdas below capture them)
     CAPTURE(w);
     CAPTURE(a);
     std::string e = error_of([&] { f.conv->set_bits(w, a); });
