@@ -133,7 +133,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
     if (epoch != first_epoch) totals = EpochTotals{};
     st.loader->start_epoch(epoch, step0);
     Batch batch;
-    for (std::int64_t step = step0; step < steps && st.loader->next(batch); ++step) {
+    for (std::int64_t step = step0; step < steps && next_batch(*st.loader, batch); ++step) {
       opt.set_lr_factor(schedule.factor(epoch, step));
       opt.begin_step(Progress{epoch, epochs, step, steps});
       at::Tensor x = batch.x.to(s.device), y = batch.y.to(s.device);
