@@ -3,6 +3,8 @@
 // broken tree or file is named.
 #include "imagenet_tree.hpp"
 
+#include <saq/random.hpp>
+
 #include "host/saqhost_cli.hpp"
 
 using namespace saq;
@@ -96,7 +98,7 @@ TEST_CASE("imagenet: saqhost report works without the data; run exits 2 naming t
 TEST_CASE("imagenet: a wrong number of class folders, or splits with different classes, are refused") {
   test::TempDir dir;
   test::write_tiny_tree(dir / "data");
-  auto four = dataset(dir, test::tiny_data(dir / "data", "num_classes = 4\n"));
+  auto four = dataset(dir, test::tiny_data(dir / "data", "", 4));
   CHECK(test::contains(loader_error(*four), (dir / "data" / "train").string() + ": holds 3 class folders, want 4"));
   fs::rename(dir / "data" / "val" / "n002", dir / "data" / "val" / "n000");
   auto ds = dataset(dir, test::tiny_data(dir / "data"));
@@ -113,16 +115,20 @@ TEST_CASE("imagenet: a truncated or non-JPEG file is named; bad_files = \"skip\"
   test::TempDir dir;
   test::write_tiny_tree(dir / "data");
   const fs::path cut = dir / "data" / "val" / "n002" / "b.jpg", png = dir / "data" / "val" / "n003" / "c.jpeg";
-  auto bytes = plugins::imagenet::encode_jpeg(test::solid(64, 48, {10, 20, 30}), 95);
-  bytes.resize(bytes.size() / 2);
+  plugins::imagenet::RgbImage noise = test::solid(64, 48, {0, 0, 0});
+  saq::SplitMix rng(5);
+  for (auto& p : noise.pixels) p = static_cast<std::uint8_t>(rng.below(256));  // mostly entropy-coded data
+  auto bytes = plugins::imagenet::encode_jpeg(noise, 95);
+  bytes.resize(bytes.size() * 2 / 3);
   test::write_bytes(cut, bytes);
   test::write_bytes(png, {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13});
-  auto ds = dataset(dir, test::tiny_data(dir / "data"));
-  std::string msg = loader_error(*ds, "test");
+  std::string msg = loader_error(*dataset(dir, test::tiny_data(dir / "data")), "test");
+  INFO(msg);
   CHECK(test::contains(msg, cut.string() + ": corrupt or truncated JPEG: "));
   CHECK(test::contains(msg, "remature end"));
-  fs::remove(cut);
-  CHECK(test::contains(loader_error(*ds, "test"), png.string() + ": not a readable JPEG: "));
+  fs::remove(cut);  // a fresh reader: the first one listed the file
+  CHECK(test::contains(loader_error(*dataset(dir, test::tiny_data(dir / "data")), "test"),
+                       png.string() + ": not a readable JPEG: "));
 
   test::write_bytes(cut, bytes);
   auto skipping = dataset(dir, test::tiny_data(dir / "data", "bad_files = \"skip\"\n"));

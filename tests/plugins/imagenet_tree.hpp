@@ -63,9 +63,9 @@ inline void write_tiny_tree(const std::filesystem::path& root) {
 }
 
 /// The [data] table of an imagenet reader of `root` with small crops.
-inline std::string tiny_data(const std::filesystem::path& root, const std::string& extra = "") {
-  return "use = \"imagenet\"\nroot = \"" + root.string() +
-         "\"\nnum_classes = 3\nimage_size = 16\nresize_size = 16\nworkers = 2\n" + extra;
+inline std::string tiny_data(const std::filesystem::path& root, const std::string& extra = "", int classes = 3) {
+  return "use = \"imagenet\"\nroot = \"" + root.string() + "\"\nnum_classes = " + std::to_string(classes) +
+         "\nimage_size = 16\nresize_size = 16\nworkers = 2\n" + extra;
 }
 
 }  // namespace saq::test
