@@ -115,15 +115,21 @@ TEST_CASE("Resize + CenterCrop as a box, and the DCT scale chosen for it, comput
   Box p = resize_center_crop(375, 500, 256, 224);
   CHECK(p.x0 == doctest::Approx(16 * 375.0 / 256));
   CHECK(p.y0 == doctest::Approx(58 * 500.0 / 341));
-  // That box is 328 x 328 source pixels: 5/8 leaves 205 < 224, 3/4 leaves 246 (TJSCALED(375, 3/4) = 282).
+  // Only 1/2, 1/4 and 1/8 are used (libjpeg-turbo's 7/8 .. 3/8 decode slower than 1/1). That box is 328 x 328
+  // source pixels: 1/2 would leave 164 < 224, so it decodes at full size; so does a whole 500x375 image (188).
   Scale s = pick_scale(500, 375, b.x1 - b.x0, b.y1 - b.y0, 224, 224);
-  CHECK(s.num * 4 == s.denom * 3);
-  // A whole 500x375 image to 224: 1/2 leaves 188 rows, 5/8 leaves ceil(234.4) = 235.
+  CHECK(s.num == s.denom);
   s = pick_scale(500, 375, 500, 375, 224, 224);
-  CHECK(s.num * 8 == s.denom * 5);
-  // 4000x3000 to 224: 1/8 leaves 375 rows. Upscaling never picks a factor above 1.
+  CHECK(s.num == s.denom);
+  // 1000x750 to 224: 1/2 leaves 375 rows, 1/4 only 188; 4000x3000: 1/8 leaves 375.
+  s = pick_scale(1000, 750, 1000, 750, 224, 224);
+  CHECK(s.num * 2 == s.denom);
   s = pick_scale(4000, 3000, 4000, 3000, 224, 224);
   CHECK(s.num * 8 == s.denom);
+  // A crop of 500x400 pixels out of 4000x3000 to 224: 1/2 leaves 250x200 < 224 rows: full size.
+  s = pick_scale(4000, 3000, 500, 400, 224, 224);
+  CHECK(s.num == s.denom);
+  // Upscaling never picks a factor above 1.
   s = pick_scale(100, 80, 100, 80, 224, 224);
   CHECK(s.num == s.denom);
 }

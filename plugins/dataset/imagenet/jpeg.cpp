@@ -70,7 +70,8 @@ Scale pick_scale(int width, int height, double box_w, double box_h, int need_w, 
   Scale best;
   for (int i = 0; factors && i < n; ++i) {
     const tjscalingfactor f = factors[i];
-    if (f.num >= f.denom || f.num * best.denom >= best.num * f.denom) continue;  // not a reduction, or weaker
+    // 1/2, 1/4, 1/8 only: libjpeg-turbo's other reduced IDCTs (7/8 .. 3/8) are slower than a full decode
+    if (f.num != 1 || f.denom == 1 || f.denom <= best.denom) continue;
     const double sx = static_cast<double>(TJSCALED(width, f)) / width;
     const double sy = static_cast<double>(TJSCALED(height, f)) / height;
     if (box_w * sx >= need_w && box_h * sy >= need_h) best = {f.num, f.denom};

@@ -24,7 +24,7 @@ void read_file(const std::string& path, std::vector<std::uint8_t>& out);
 /// Width and height from the JPEG header; throws std::runtime_error with the decoder's reason.
 void jpeg_size(const std::vector<std::uint8_t>& data, int& width, int& height);
 
-/// The strongest reduction the decoder offers (1/8 .. 1) after which a box of box_w x box_h full-size pixels
+/// The strongest reduction of 1/2, 1/4, 1/8 (or none) after which a box of box_w x box_h full-size pixels
 /// still spans at least need_w x need_h pixels: resampling then only shrinks, as it would at full size.
 Scale pick_scale(int width, int height, double box_w, double box_h, int need_w, int need_h);
 
