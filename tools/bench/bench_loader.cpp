@@ -174,11 +174,11 @@ int bench_imagenet(const fs::path& root, std::int64_t images, int workers) {
   const Rate eval_rate = loader_rate(*ds, "test", false, 64, batches);
   std::cout << "tree " << root.string() << ": " << train.size() << " training images in " << train.classes.size()
             << " classes; timing " << images << " images, " << workers << " threads, batch 64\n"
-            << "raw decode (libjpeg-turbo, full size, RGB): " << raw << " images/s\n"
-            << "train pipeline (RandomResizedCrop 224 + flip + normalise): " << train_rate << " images/s\n"
+            << "raw decode (libjpeg-turbo, full size, RGB): " << raw << "\n"
+            << "train pipeline (RandomResizedCrop 224 + flip + normalise): " << train_rate << "\n"
             << "ratio train/raw: " << train_rate.wall / raw.wall << " (target >= 0.7; per CPU-second "
             << train_rate.cpu / raw.cpu << ")\n"
-            << "eval pipeline (Resize 256 + CenterCrop 224 + normalise): " << eval_rate << " images/s\n";
+            << "eval pipeline (Resize 256 + CenterCrop 224 + normalise): " << eval_rate << "\n";
   return 0;
 }
 
