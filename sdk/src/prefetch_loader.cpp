@@ -10,6 +10,9 @@
 #include <string>
 #include <thread>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <ATen/ATen.h>
 
 namespace saq {
@@ -40,7 +43,8 @@ class PrefetchLoader final : public Loader {
       : source_(std::move(source)), spec_(spec), options_(options) {
     const std::int64_t total = source_->size();
     const std::int64_t end = spec.end < 0 ? total : spec.end;
-    if (spec.batch_size <= 0) throw std::invalid_argument("batch_size must be > 0, got " + std::to_string(spec.batch_size));
+    if (spec.batch_size <= 0)
+      throw std::invalid_argument("batch_size must be > 0, got " + std::to_string(spec.batch_size));
     if (spec.begin < 0 || spec.begin >= end || end > total)
       throw std::invalid_argument("split '" + spec.split + "' has " + std::to_string(total) + " samples; the range [" +
                                   std::to_string(spec.begin) + ", " + std::to_string(end) + ") is not inside it");
@@ -74,7 +78,8 @@ class PrefetchLoader final : public Loader {
   std::int64_t num_batches() const override { return batches_; }
 
   void start_epoch(std::int64_t epoch, std::int64_t first_batch) override {
-    if (first_batch < 0) throw std::invalid_argument("start_epoch: first_batch must be >= 0, got " + std::to_string(first_batch));
+    if (first_batch < 0)
+      throw std::invalid_argument("start_epoch: first_batch must be >= 0, got " + std::to_string(first_batch));
     auto order = std::make_shared<std::vector<std::int64_t>>(count_);
     std::iota(order->begin(), order->end(), begin_);
     if (spec_.train) {  // Fisher–Yates seeded by (seed, epoch), as the in-memory loader
@@ -119,6 +124,12 @@ class PrefetchLoader final : public Loader {
 
  private:
   void work() {
+    // Ctrl-C and kill go to the training thread, whose handler decides; a worker never sees them (nor an
+    // interrupted read on a network file system).
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&stop_signals, sig);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
       work_cv_.wait(lk, [&] { return stop_ || (claim_ < batches_ && claim_ < out_ + depth_); });

@@ -152,7 +152,8 @@ TEST_CASE("imagenet100: only the listed classes, indexed in sorted order; missin
   CHECK(all.x[4][0].mean().item<double>() > all.x[4][2].mean().item<double>() + 1);
 
   test::write_file(dir / "four.txt", "n001 n009 n003 n007");
-  auto missing = dataset(dir, "use = \"imagenet100\"\n" + root + "classes_file = \"" + (dir / "four.txt").string() + "\"");
+  auto missing =
+      dataset(dir, "use = \"imagenet100\"\n" + root + "classes_file = \"" + (dir / "four.txt").string() + "\"");
   CHECK(test::contains(loader_error(*missing), (dir / "data" / "train").string() +
                                                    ": lacks 2 of the 4 listed classes: n007, n009"));
   // The paper's list against this tree: 100 missing, the first five (sorted) named.

@@ -146,7 +146,7 @@ TEST_CASE("resample: an unscaled box copies pixels; flips mirror; a shrink avera
   CHECK(std::vector<int>(out, out + 2) == std::vector<int>{100, 200});
   // 4 -> 2: scale 2, a triangle of half-width 2 (Pillow's antialiased bilinear) around centres 1 and 3.
   resample(src, 4, 1, {0, 0, 4, 1}, {0, 0, 4, 1}, 2, 1, false, out);
-  // centre 1.0: pixels 0..2 at distances 0.5, 0.5, 1.5 -> weights 0.75, 0.75, 0.25 → (0·.75 + 100·.75 + 200·.25)/1.75
+  // centre 1.0: pixels 0..2 at distances 0.5, 0.5, 1.5 -> weights 0.75, 0.75, 0.25, normalised by 1.75
   CHECK(out[0] == static_cast<int>(std::lround((100 * 0.75 + 200 * 0.25) / 1.75)));
   // centre 3.0: pixels 1..3 at 1.5, 0.5, 0.5 -> 0.25, 0.75, 0.75
   CHECK(out[1] == static_cast<int>(std::lround((100 * 0.25 + 200 * 0.75 + 250 * 0.75) / 1.75)));

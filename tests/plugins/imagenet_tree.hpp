@@ -25,7 +25,9 @@ inline RgbImage two_colours(int width, int height, Rgb left, Rgb right, int spli
     for (int x = 0; x < width; ++x) {
       const Rgb& c = x < split ? left : right;
       std::uint8_t* p = im.pixels.data() + (static_cast<std::size_t>(y) * width + x) * 3;
-      p[0] = static_cast<std::uint8_t>(c.r), p[1] = static_cast<std::uint8_t>(c.g), p[2] = static_cast<std::uint8_t>(c.b);
+      p[0] = static_cast<std::uint8_t>(c.r);
+      p[1] = static_cast<std::uint8_t>(c.g);
+      p[2] = static_cast<std::uint8_t>(c.b);
     }
   return im;
 }

@@ -1,5 +1,5 @@
 // The prefetching loader: order, normalisation, determinism whatever the worker count and timing, resuming,
-// the prefetch bound, worker errors, skipped samples, and shutdown while workers are busy or blocked.
+// the prefetch bound, worker errors, skipped samples, shutdown while workers are busy or blocked, signals.
 #include "unit.hpp"
 
 #include <algorithm>
@@ -9,6 +9,10 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <ATen/ATen.h>
 
@@ -247,6 +251,34 @@ TEST_CASE("prefetch: destroying a loader mid-epoch stops its workers promptly") 
     settled_reads(*fast, 4);
   }
   CHECK(fast->reads.load() == 4);
+}
+
+namespace {
+std::atomic<int> g_sigint_seen{0};
+extern "C" void count_sigint(int) { ++g_sigint_seen; }
+}  // namespace
+
+TEST_CASE("prefetch: workers leave SIGINT to the training thread") {
+  struct sigaction sa {}, old {};
+  sa.sa_handler = count_sigint;
+  sigaction(SIGINT, &sa, &old);
+  sigset_t intr, previous;
+  sigemptyset(&intr);
+  sigaddset(&intr, SIGINT);
+  // This thread defers SIGINT; a worker that accepted it would run the handler at once.
+  pthread_sigmask(SIG_BLOCK, &intr, &previous);
+  g_sigint_seen = 0;
+  {
+    auto source = std::make_shared<CountingSource>(200, false, -1, 1ms);
+    auto loader = make_prefetch_loader(source, spec_of(4, false), identity, threads(3));
+    loader->start_epoch(0);
+    kill(getpid(), SIGINT);
+    settled_reads(*source, 24);  // the workers are at work, then asleep on a full queue
+    CHECK(g_sigint_seen.load() == 0);
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);  // delivered here, now
+  CHECK(g_sigint_seen.load() == 1);
+  sigaction(SIGINT, &old, nullptr);
 }
 
 TEST_CASE("prefetch: the default worker count is every hardware thread, within [1, 32]") {

@@ -44,7 +44,8 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 double cpu_seconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 /// Images per wall-clock second and per CPU-second.
@@ -64,14 +65,19 @@ inet::RgbImage synthetic_image(std::uint64_t seed) {
   im.width = s[0], im.height = s[1];
   im.pixels.resize(static_cast<std::size_t>(im.width) * im.height * 3);
   double base[3], dx[3], dy[3];
-  for (int c = 0; c < 3; ++c) base[c] = 255 * rng.uniform(), dx[c] = 2 * rng.uniform() - 1, dy[c] = 2 * rng.uniform() - 1;
+  for (int c = 0; c < 3; ++c) {
+    base[c] = 255 * rng.uniform();
+    dx[c] = 2 * rng.uniform() - 1;
+    dy[c] = 2 * rng.uniform() - 1;
+  }
   for (int y = 0; y < im.height; ++y)
     for (int x = 0; x < im.width; ++x) {
       const double texture = 24 * std::sin(0.05 * x * (1 + y % 7)) + 40 * (rng.uniform() - 0.5);
       for (int c = 0; c < 3; ++c) {
         double v = base[c] + 0.4 * dx[c] * x + 0.4 * dy[c] * y + texture;
         v = std::fmod(std::fabs(v), 510.0);  // fold into [0, 255]: gradients bounce instead of saturating
-        im.pixels[(static_cast<std::size_t>(y) * im.width + x) * 3 + c] = static_cast<std::uint8_t>(v > 255 ? 510 - v : v);
+        im.pixels[(static_cast<std::size_t>(y) * im.width + x) * 3 + c] =
+            static_cast<std::uint8_t>(v > 255 ? 510 - v : v);
       }
     }
   return im;

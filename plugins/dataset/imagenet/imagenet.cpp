@@ -88,7 +88,8 @@ class ImageNetBase : public Dataset {
     train_.size = eval_.size = static_cast<int>(p.get<std::int64_t>("image_size"));
     eval_.resize = static_cast<int>(p.get<std::int64_t>("resize_size"));
     if (eval_.resize < eval_.size)
-      p.fail("resize_size", "must be >= image_size (" + std::to_string(eval_.size) + "), got " + std::to_string(eval_.resize));
+      p.fail("resize_size",
+             "must be >= image_size (" + std::to_string(eval_.size) + "), got " + std::to_string(eval_.resize));
     eval_.train = false;
     auto pair = [&](const std::string& key) {
       auto v = p.get<std::vector<double>>(key);
