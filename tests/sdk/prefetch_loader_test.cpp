@@ -12,7 +12,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <ATen/ATen.h>
 
@@ -253,32 +252,27 @@ TEST_CASE("prefetch: destroying a loader mid-epoch stops its workers promptly") 
   CHECK(fast->reads.load() == 4);
 }
 
-namespace {
-std::atomic<int> g_sigint_seen{0};
-extern "C" void count_sigint(int) { ++g_sigint_seen; }
-}  // namespace
-
-TEST_CASE("prefetch: workers leave SIGINT to the training thread") {
-  struct sigaction sa {}, old {};
-  sa.sa_handler = count_sigint;
-  sigaction(SIGINT, &sa, &old);
-  sigset_t intr, previous;
-  sigemptyset(&intr);
-  sigaddset(&intr, SIGINT);
-  // This thread defers SIGINT; a worker that accepted it would run the handler at once.
-  pthread_sigmask(SIG_BLOCK, &intr, &previous);
-  g_sigint_seen = 0;
-  {
-    auto source = std::make_shared<CountingSource>(200, false, -1, 1ms);
-    auto loader = make_prefetch_loader(source, spec_of(4, false), identity, threads(3));
-    loader->start_epoch(0);
-    kill(getpid(), SIGINT);
-    settled_reads(*source, 24);  // the workers are at work, then asleep on a full queue
-    CHECK(g_sigint_seen.load() == 0);
+/// Reads whether its thread blocks SIGINT, then gives sample 0's pixels.
+class SignalMaskSource final : public SampleSource {
+ public:
+  std::int64_t size() const override { return 8; }
+  std::vector<std::int64_t> shape() const override { return {1, 1, 1}; }
+  std::int64_t label(std::int64_t) const override { return 0; }
+  std::string name(std::int64_t index) const override { return std::to_string(index); }
+  void read(std::int64_t, SplitMix&, std::uint8_t* out) const override {
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    for (int sig : {SIGINT, SIGTERM}) (sigismember(&mask, sig) ? blocked : open) += 1;
+    out[0] = 0;
   }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);  // delivered here, now
-  CHECK(g_sigint_seen.load() == 1);
-  sigaction(SIGINT, &old, nullptr);
+  mutable std::atomic<int> blocked{0}, open{0};
+};
+
+TEST_CASE("prefetch: workers block SIGINT and SIGTERM, leaving them to the training thread's handler") {
+  auto source = std::make_shared<SignalMaskSource>();
+  epoch_of(*make_prefetch_loader(source, spec_of(2, false), identity, threads(3)), 0);
+  CHECK(source->blocked.load() == 16);  // 8 reads, 2 signals each
+  CHECK(source->open.load() == 0);
 }
 
 TEST_CASE("prefetch: the default worker count is every hardware thread, within [1, 32]") {
