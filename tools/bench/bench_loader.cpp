@@ -151,6 +151,15 @@ std::shared_ptr<Dataset> dataset(const host::Registry& reg, const host::Pipeline
   return reg.make<Dataset>(reg.require(Kind::Dataset, p.data->use(), p.file), *p.data, ctx);
 }
 
+/// Removes a temporary file or folder, also when the benchmark fails.
+struct Cleanup {
+  fs::path path;
+  ~Cleanup() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 host::Registry plugins() {
   host::Registry reg;
   host::load_plugins(reg, host::plugin_search_path({SAQ_BUILD_PLUGIN_DIR}));
@@ -165,6 +174,7 @@ int bench_imagenet(const fs::path& root, std::int64_t images, int workers) {
   const Rate raw = raw_decode_rate(train, images, workers);
 
   const fs::path toml = fs::temp_directory_path() / ("bench_loader_" + std::to_string(::getpid()) + ".toml");
+  Cleanup remove_toml{toml};
   {
     std::ofstream out(toml);
     out << "[data]\nuse = \"imagenet\"\nroot = \"" << root.string() << "\"\nnum_classes = " << train.classes.size()
@@ -173,7 +183,6 @@ int bench_imagenet(const fs::path& root, std::int64_t images, int workers) {
   }
   host::Registry reg = plugins();
   host::Pipeline p = host::load_pipeline(toml.string(), {}, reg);
-  fs::remove(toml);
   auto ds = dataset(reg, p);
   const std::int64_t batches = (images + 63) / 64;
   const Rate train_rate = loader_rate(*ds, "train", true, 64, batches);
@@ -215,10 +224,7 @@ int bench(int argc, char** argv) {
     return 2;
   }
   const fs::path dir = fs::temp_directory_path() / ("bench_loader_tree_" + std::to_string(::getpid()));
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() { fs::remove_all(dir); }
-  } cleanup{dir};
+  Cleanup cleanup{dir};
   auto t0 = Clock::now();
   make_tree(dir, 1024, 10, cores);
   std::cout << "synthetic tree in " << dir.string() << " (" << seconds_since(t0) << " s to write)\n";
