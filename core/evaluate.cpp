@@ -1,4 +1,5 @@
 #include <chrono>
+#include <new>
 
 #include <ATen/ATen.h>
 
@@ -14,6 +15,26 @@ namespace {
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
+std::unique_ptr<Loader> open_loader(const Session& s, const LoaderSpec& spec) {
+  try {
+    return s.data->loader(spec);
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(e.what());
+  }
+}
+
+bool next_batch(Loader& loader, Batch& batch) {
+  try {
+    return loader.next(batch);
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(e.what());
+  }
+}
+
 Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_batches, std::int64_t stage,
                     std::int64_t epoch, double lr) {
   LoaderSpec spec;
@@ -21,12 +42,7 @@ Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_bat
   spec.batch_size = s.pipeline.data->get<std::int64_t>("eval_batch_size");
   spec.train = false;
   spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
-  std::unique_ptr<Loader> loader;
-  try {
-    loader = s.data->loader(spec);  // the first loader() reads the data files: their errors are bad input
-  } catch (const std::exception& e) {
-    throw InputError(e.what());
-  }
+  auto loader = open_loader(s, spec);
   s.model->eval();
   at::NoGradGuard no_grad;
   Evaluation ev;
@@ -36,7 +52,7 @@ Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_bat
   std::int64_t batches = 0;
   auto t0 = Clock::now();
   Batch b;
-  while ((limit_batches == 0 || batches < limit_batches) && loader->next(b)) {
+  while ((limit_batches == 0 || batches < limit_batches) && next_batch(*loader, b)) {
     at::Tensor x = b.x.to(s.device), y = b.y.to(s.device);
     at::Tensor logits = s.model->forward(x);
     loss_sum += cross_entropy_per_sample(logits, y, 0.0).sum().item<double>();

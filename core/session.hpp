@@ -79,6 +79,11 @@ struct Session {
 /// and sets the model's bits for the stage (quantized or not).
 void prepare_stage(Session& s, const Params& stage, std::int64_t index, bool resumed = false);
 
+/// A data set's errors (a missing folder, an unreadable file) are bad input, exit status 2, whether they come
+/// from building a loader or from one of its batches.
+std::unique_ptr<Loader> open_loader(const Session& s, const LoaderSpec& spec);
+bool next_batch(Loader& loader, Batch& batch);
+
 /// Evaluates the model on `split` (at most `limit_batches` batches when > 0) and appends it to metrics.jsonl
 /// with the learning rate in force (NaN outside training).
 Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_batches, std::int64_t stage,

@@ -111,7 +111,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
     st.loader->start_epoch(epoch, step0);
     auto bar = progress_bar(s, index, epoch, epochs, steps);
     Batch batch;
-    for (std::int64_t step = step0; step < steps && st.loader->next(batch); ++step) {
+    for (std::int64_t step = step0; step < steps && next_batch(*st.loader, batch); ++step) {
       opt.set_lr_factor(schedule.factor(epoch, step));
       opt.begin_step(Progress{epoch, epochs, step, steps});
       at::Tensor x = batch.x.to(s.device), y = batch.y.to(s.device);

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(g++ meson ninja-build pkg-config python3 binutils libtorch-dev libboost-dev libboost-filesystem-dev
-          libboost-program-options-dev libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev zlib1g-dev
+          libboost-program-options-dev libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev zlib1g-dev libturbojpeg0-dev
           libopenblas0-pthread dataset-fashion-mnist)
 deps_only=0
 for arg in "$@"; do
