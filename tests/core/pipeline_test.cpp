@@ -134,7 +134,10 @@ TEST_CASE_FIXTURE(Fixture, "every default is filled in, with 'default' as its or
 
   std::string resolved = p.resolved_toml();
   for (const auto& section : {p.run, p.data, p.model, p.optimizer, p.stages.at(0)})
-    for (const auto& [key, entry] : section->entries()) CHECK_MESSAGE(contains(resolved, "\n" + key + " = "), key);
+    for (const auto& entry : section->entries()) {
+      const std::string& key = entry.first;  // a plain name: clang cannot capture structured bindings in C++17
+      CHECK_MESSAGE(contains(resolved, "\n" + key + " = "), key);
+    }
   CHECK(contains(resolved, "\n[optimizer]\nuse = \"sgd\"\n"));
   CHECK(contains(resolved, "\nmomentum = 0.9\n"));
   CHECK(contains(resolved, "\nepochs = 2\n"));

@@ -3,6 +3,8 @@
 // convs' ties to their block's conv2 (§5.2), the checks on bit values, and attaching/applying them to a model.
 #include "unit.hpp"
 
+#include <tuple>
+
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -272,7 +274,9 @@ TEST_CASE("attach_quantizers and apply_bits set every layer's bits; an FP32 stag
   CHECK(layers[7].first == "layer2.0.conv1");
   CHECK(layers[7].second->weight_bits() == 2);
   apply_bits(*r.model, r.bits, true);
-  for (const auto& [name, layer] : layers) {
+  for (const auto& item : layers) {
+    const auto& name = std::get<0>(item);
+    const auto& layer = std::get<1>(item);
     CAPTURE(name);
     CHECK(layer->weight_bits() == 32);
     CHECK(layer->activation_bits() == 32);

@@ -1,6 +1,8 @@
 // Learning-rate schedules: each kind and the warm-up against its closed formula.
 #include "unit.hpp"
 
+#include <tuple>
+
 #include <cmath>
 #include <map>
 #include <string>
@@ -18,7 +20,9 @@ Params train_stage(const std::map<std::string, Value>& values) {
   Schema schema = stage_schema("train");
   for (const auto& s : schema.specs())
     if (s.fallback) p.set(s.name, *s.fallback, "default");
-  for (const auto& [k, v] : values) {
+  for (const auto& item : values) {
+    const auto& k = std::get<0>(item);
+    const auto& v = std::get<1>(item);
     REQUIRE_MESSAGE(schema.find(k) != nullptr, "no stage key ", k);
     p.set(k, v, "test");
   }

@@ -3,6 +3,8 @@
 // files read back equal.
 #include "unit.hpp"
 
+#include <tuple>
+
 #include <filesystem>
 #include <map>
 
@@ -80,7 +82,9 @@ TEST_CASE("state_dict: PyTorch's file loads strictly into the same architecture,
   CHECK(r.complete());
   CHECK(r.loaded.size() == 8);
   auto want = file_state("model.pth");
-  for (const auto& [name, t] : state(net)) {
+  for (const auto& item : state(net)) {
+    const auto& name = std::get<0>(item);
+    const auto& t = std::get<1>(item);
     CAPTURE(name);
     CHECK(at::equal(t, want.at(name)));
   }

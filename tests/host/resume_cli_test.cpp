@@ -3,6 +3,8 @@
 // a full disk is a clear error that leaves the last checkpoint usable.
 #include "unit.hpp"
 
+#include <tuple>
+
 #include <filesystem>
 #include <regex>
 #include <string>
@@ -102,7 +104,9 @@ TEST_CASE("a run killed at any step and resumed ends bit-identical to an uninter
 
 TEST_CASE("SIGTERM and SIGINT finish the step, save a checkpoint, exit 128+signal and say how to resume") {
   const fs::path& ref = reference(shared_dir());
-  for (auto [sig, status] : {std::pair<const char*, int>{"TERM", 143}, {"INT", 130}}) {
+  for (auto item : {std::pair<const char*, int>{"TERM", 143}, {"INT", 130}}) {
+    const auto& sig = std::get<0>(item);
+    const auto& status = std::get<1>(item);
     CAPTURE(sig);
     TempDir dir;
     Result stopped = run(dir, "runs", std::string("SAQ_FAULT_SIGNAL=") + sig + " SAQ_FAULT_AFTER_STEP=11");

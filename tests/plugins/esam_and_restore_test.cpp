@@ -2,6 +2,8 @@
 // perturbation flags of the sharpness-aware optimizers, against hand computations (research/algorithms.md §1–2).
 #include "unit.hpp"
 
+#include <tuple>
+
 #include "sharpness_aware_fixture.hpp"
 
 using namespace saq;
@@ -146,7 +148,9 @@ TEST_CASE("every perturbed tensor is restored bit for bit (base lr = 0)") {
     std::sort(expected.begin(), expected.end());
     std::sort(moved.begin(), moved.end());
     CHECK(moved == expected);
-    for (const auto& [name, value] : before) {
+    for (const auto& item : before) {
+      const auto& name = std::get<0>(item);
+      const auto& value = std::get<1>(item);
       CAPTURE(name);
       CHECK(at::equal(m.net->named_parameters()[name], value));
     }

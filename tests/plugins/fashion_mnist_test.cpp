@@ -30,7 +30,10 @@ std::int64_t samples(const Dataset& ds, const std::string& split) {
 
 TEST_CASE("fashion_mnist: 60000 training and 10000 test images, 6000 and 1000 of each class") {
   using Expect = std::tuple<std::string, std::int64_t, std::int64_t>;  // split, images, images per class
-  for (const auto& [split, total, per_class] : {Expect{"train", 60000, 6000}, Expect{"test", 10000, 1000}}) {
+  for (const auto& item : {Expect{"train", 60000, 6000}, Expect{"test", 10000, 1000}}) {
+    const auto& split = std::get<0>(item);
+    const auto& total = std::get<1>(item);
+    const auto& per_class = std::get<2>(item);
     CAPTURE(split);
     Batch all = test::whole_split(full(), split);
     REQUIRE(all.y.size(0) == total);

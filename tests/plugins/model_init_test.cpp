@@ -53,9 +53,11 @@ TEST_CASE("mobilenetv2: the classifier starts N(0, 0.01) with a zero bias; depth
 TEST_CASE("mobilenetv2_cifar keeps PyTorch's default init, U(±1/√fan_in)") {
   at::manual_seed(2);
   auto m = zoo_model("mobilenetv2_cifar", kCifar100);
-  for (const auto& [name, fan_in] : {std::pair<std::string, double>{"layers.5.conv1.weight", 32},  // 1×1 32→192
+  for (const auto& item : {std::pair<std::string, double>{"layers.5.conv1.weight", 32},  // 1×1 32→192
                                      {"layers.5.conv2.weight", 9},       // depthwise: 1 input channel · 9
                                      {"conv2.weight", 320}, {"linear.weight", 1280}}) {
+    const auto& name = std::get<0>(item);
+    const auto& fan_in = std::get<1>(item);
     CAPTURE(name);
     const at::Tensor w = param(*m, name);
     const double bound = 1 / std::sqrt(fan_in);

@@ -2,6 +2,8 @@
 // beside them with PyTorch; the files we write read back equal.
 #include "unit.hpp"
 
+#include <tuple>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -89,7 +91,9 @@ TEST_CASE("torch file: every storage type, shared storages with strides and offs
   auto want = expected("dtypes");
   REQUIRE(got.size() == want.size());
   std::map<std::string, at::Tensor> by_name(got.begin(), got.end());
-  for (const auto& [key, e] : want) {
+  for (const auto& item : want) {
+    const auto& key = std::get<0>(item);
+    const auto& e = std::get<1>(item);
     CAPTURE(key);
     REQUIRE(by_name.count(key));
     check_equal(by_name[key], e);

@@ -1,6 +1,8 @@
 // SGD, Adam and AdamW through TorchOptimizer, against updates worked out by hand.
 #include "unit.hpp"
 
+#include <tuple>
+
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -21,7 +23,9 @@ Params params_for(const std::string& use, const std::map<std::string, Value>& va
   const auto& c = test::registry().require(Kind::Optimizer, use, "test");
   Params p("optimizer", use, "test");
   for (const auto& s : c.desc.schema.specs()) p.set(s.name, *s.fallback, "default");
-  for (const auto& [k, v] : values) {
+  for (const auto& item : values) {
+    const auto& k = std::get<0>(item);
+    const auto& v = std::get<1>(item);
     REQUIRE_MESSAGE(c.desc.schema.find(k) != nullptr, use, " has no key ", k);
     p.set(k, v, "test");
   }
