@@ -28,12 +28,14 @@ QuantLayerInfo linear_info(std::vector<std::int64_t> shape) {
 }
 
 at::Tensor param(const torch::nn::Module& m, const std::string& name) {
-  const at::Tensor* t = m.named_parameters().find(name);
+  const auto params = m.named_parameters();  // find() points into this dictionary: keep it alive
+  const at::Tensor* t = params.find(name);
   REQUIRE_MESSAGE(t != nullptr, "no parameter " << name);
   return *t;
 }
 int initialized(const torch::nn::Module& m) {
-  const at::Tensor* t = m.named_buffers().find("initialized");
+  const auto buffers = m.named_buffers();
+  const at::Tensor* t = buffers.find("initialized");
   REQUIRE(t != nullptr);
   return t->item<int>();
 }

@@ -2,7 +2,10 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
+#include <vector>
 #include <stdexcept>
 
 #include <ATen/ATen.h>
@@ -71,13 +74,23 @@ at::Tensor read_idx_u8(const std::string& path, std::int64_t want_ndim) {
       bad(path, "the header promises more than " + std::to_string(kMaxBytes) + " bytes: not a data set this reader loads");
     total *= d;
   }
-  at::Tensor out = at::empty(dims, at::kByte);
-  std::int64_t got = read_some(in, path, out.data_ptr<std::uint8_t>(), total);
+  // The buffer grows with the data actually read: a corrupt header promising gigabytes costs no more memory
+  // than the file holds.
+  std::vector<std::uint8_t> data;
+  std::int64_t got = 0;
+  while (got < total) {
+    const std::int64_t want = std::min(total, std::max<std::int64_t>(2 * got, std::int64_t{1} << 24));
+    data.resize(static_cast<std::size_t>(want));
+    got += read_some(in, path, data.data() + got, want - got);
+    if (got < want) break;
+  }
   if (got != total)
     bad(path, "truncated: the header promises " + std::to_string(total) + " data bytes, the file holds " +
                   std::to_string(got));
   std::uint8_t extra;
   if (read_some(in, path, &extra, 1) != 0) bad(path, "has bytes past the " + std::to_string(total) + " the header promises");
+  at::Tensor out = at::empty(dims, at::kByte);
+  std::memcpy(out.data_ptr<std::uint8_t>(), data.data(), static_cast<std::size_t>(total));
   return out;
 }
 
