@@ -13,6 +13,10 @@ class OutputArchive;
 
 namespace saq::host {
 
+/// Throws std::runtime_error (the reason alone; callers name the file) when the zip archive's directory declares entries larger than the
+/// file can hold: LibTorch allocates what a (corrupt) archive declares before reading it.
+void check_archive_sizes(const std::filesystem::path& path);
+
 /// Writes `archive` to `file` (not atomically: callers write a temporary file). The archive is serialised in
 /// memory first: LibTorch's file writer throws from its destructor when the disk fills, which would abort.
 void write_archive(torch::serialize::OutputArchive& archive, const std::filesystem::path& file);

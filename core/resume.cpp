@@ -86,6 +86,7 @@ void save_resume(const std::filesystem::path& path, const ResumePoint& p, const 
 ResumeFile::ResumeFile(const std::filesystem::path& path)
     : path_(path), archive_(std::make_unique<torch::serialize::InputArchive>()) {
   try {
+    check_archive_sizes(path);
     archive_->load_from(path.string());
   } catch (const std::exception& e) {
     std::string what = e.what();
