@@ -44,12 +44,6 @@ Result run_poisoned(const TempDir& dir, const std::string& extra) {
                             " --set run.out_dir=" + (dir / "runs").string() + " " + extra);
 }
 
-std::size_t count(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("a NaN step stops the run by default, naming stage, epoch and step; the last checkpoint stays") {
@@ -71,8 +65,8 @@ TEST_CASE("on_nonfinite = skip skips each NaN step, updates nothing on it, and f
   Result r = run_poisoned(dir, "--set run.on_nonfinite=skip");
   REQUIRE(r.status == 0);
   const std::string metrics = saq::test::read_file(dir / "runs/nan/metrics.jsonl");
-  CHECK(count(metrics, "\"split\": \"skipped_step\"") == 2);  // one per epoch
-  CHECK(count(metrics, "\"skipped_steps\": 1") == 2);
+  CHECK(saq::test::occurrences(metrics, "\"split\": \"skipped_step\"") == 2);  // one per epoch
+  CHECK(saq::test::occurrences(metrics, "\"skipped_steps\": 1") == 2);
   CHECK(metrics.find("\"loss\": nan") == std::string::npos);
   const std::string summary = saq::test::read_file(dir / "runs/nan/summary.json");
   CHECK(summary.find("\"test_top1\": null") == std::string::npos);  // the weights stayed finite

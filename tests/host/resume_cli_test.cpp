@@ -79,12 +79,6 @@ std::string events(const fs::path& run_dir) {
   return "";
 }
 
-std::size_t count(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 void same_as_reference(const fs::path& resumed, const fs::path& ref) {
   CHECK(saq::test::read_file(resumed / "checkpoints/final.pt") == saq::test::read_file(ref / "checkpoints/final.pt"));
   CHECK(saq::test::read_file(resumed / "checkpoints/stage0.pt") == saq::test::read_file(ref / "checkpoints/stage0.pt"));
@@ -92,11 +86,11 @@ void same_as_reference(const fs::path& resumed, const fs::path& ref) {
   CHECK_FALSE(fs::exists(resumed / "checkpoints/resume.pt"));  // a finished run leaves none
   // TensorBoard: the event file was cut back to the checkpoint, so each epoch's scalars appear once
   const std::string e = events(resumed);
-  CHECK(count(e, "stage0/train/loss") == 1);
-  CHECK(count(e, "stage1/train/loss") == 2);
-  CHECK(count(e, "stage1/test/top1") == 2);
-  CHECK(count(e, "stage1/quantizer/") == count(events(ref), "stage1/quantizer/"));
-  CHECK(count(e, "stage1/quantizer/") > 0);
+  CHECK(saq::test::occurrences(e, "stage0/train/loss") == 1);
+  CHECK(saq::test::occurrences(e, "stage1/train/loss") == 2);
+  CHECK(saq::test::occurrences(e, "stage1/test/top1") == 2);
+  CHECK(saq::test::occurrences(e, "stage1/quantizer/") == saq::test::occurrences(events(ref), "stage1/quantizer/"));
+  CHECK(saq::test::occurrences(e, "stage1/quantizer/") > 0);
 }
 
 TempDir& shared_dir() {

@@ -18,6 +18,13 @@ inline CliResult saqhost(const std::string& args) {
   return r;
 }
 
+/// How many times `what` occurs in `text`.
+inline std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 /// `saqhost <args>` with extra environment assignments ("A=1 B=2").
 inline CliResult saqhost_cmd(const std::string& env_assignments, const std::string& args) {
   CliResult r;
