@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <set>
 
 #include <ATen/ATen.h>
@@ -10,6 +11,7 @@
 
 #include "bops.hpp"
 #include "errors.hpp"
+#include "interrupt.hpp"
 #include "json.hpp"
 #include "loss.hpp"
 #include "param_groups.hpp"
@@ -139,6 +141,15 @@ void search(Session& s, const Params& stage, std::int64_t index) {
   ctx.epochs = stage.get<std::int64_t>("epochs");
   fs::create_directories(s.dir->path() / "search");
   ctx.state_file = (s.dir->path() / "search" / "state.pt").string();
+  ctx.epoch_end = [&s, index] {
+    maybe_kill_after_step(++s.steps_here);  // a search epoch counts as one step for the fault hook
+    if (pending_interrupt())
+      throw Interrupted(fmt::format("{} in search stage {}: its state is in search/state.pt; continue with: "
+                                    "saqhost resume {}",
+                                    pending_interrupt() == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+                                    index, s.dir->path().string()),
+                        pending_interrupt());
+  };
 
   std::shared_ptr<Search> plugin;
   try {
@@ -153,6 +164,8 @@ void search(Session& s, const Params& stage, std::int64_t index) {
   SearchResult result;
   try {
     result = plugin->run(ctx);
+  } catch (const Interrupted&) {
+    throw;
   } catch (const std::exception& e) {
     throw RunError(fmt::format("stage {}: search '{}': {}", index, sp.use(), e.what()));
   }

@@ -68,6 +68,8 @@ std::vector<std::pair<int, int>> result_bits(const std::string& toml) {
   return out;
 }
 
+void write_file_for(const TempDir& dir, const std::string& text) { saq::test::write_file(dir / "p.toml", text); }
+
 double json_number(const std::string& json, const std::string& key) {
   std::smatch m;
   REQUIRE(std::regex_search(json, m, std::regex("\"" + key + "\": ([-0-9.e]+)")));
@@ -79,7 +81,7 @@ double json_number(const std::string& json, const std::string& key) {
 TEST_CASE("samq: the BOPs penalty pulls the generator to the target, the result lies in the window and is fine-tuned") {
   TempDir dir;
   const std::string search = "epochs = 10\nsearch = { use = \"samq\", bit_warmup_epochs = 1, derive_samples = 3, "
-                             "loss_lambda = 20.0, c_lr = 0.01, entropy_coeff = 0.0 }\n";
+                             "loss_lambda = 20.0, c_lr = 0.01, entropy_coeff = 0.0, score_batches = 2 }\n";
   Result r = saq::test::saqhost_on(dir, pipeline((dir / "runs").string(), search, 0.6, 0.1), "run");
   REQUIRE_MESSAGE(r.status == 0, r.output);
   const fs::path run = dir / "runs" / "s";
@@ -135,6 +137,33 @@ epochs = 1
   CHECK(json_number(summary, "mbops") == doctest::Approx(mbops));
   CHECK(summary.find("\"conv2\": [" + std::to_string(w[0]) + ", " + std::to_string(w[0]) + "]") != std::string::npos);
   CHECK(summary.find("\"conv4\": [" + std::to_string(w[2]) + ", " + std::to_string(w[2]) + "]") != std::string::npos);
+}
+
+TEST_CASE("samq: a search killed between epochs resumes from search/state.pt and ends as an uninterrupted one") {
+  TempDir dir;
+  const std::string search = "epochs = 4\nlimit_batches = 3\nsearch = { use = \"samq\", bit_warmup_epochs = 1, "
+                             "derive_samples = 2, score_batches = 2 }\n";
+  write_file_for(dir, pipeline((dir / "runs").string(), search, 0.9, 0.3));
+  Result whole = saq::test::saqhost("run " + (dir / "p.toml").string());
+  REQUIRE_MESSAGE(whole.status == 0, whole.output);
+  const fs::path run = dir / "runs" / "s";
+  // stage 0 takes 2 steps and each search epoch counts as one: killed after search epoch 2
+  Result killed = saq::test::saqhost_cmd("SAQ_FAULT_AFTER_STEP=4", "run " + (dir / "p.toml").string());
+  CHECK(killed.status == 128 + 9);
+  Result resumed = saq::test::saqhost("resume " + (dir / "runs" / "s.1").string());
+  REQUIRE_MESSAGE(resumed.status == 0, resumed.output);
+  CHECK(resumed.has("samq: resuming from"));
+  CHECK(saq::test::read_file(dir / "runs" / "s.1" / "search" / "result.toml") ==
+        saq::test::read_file(run / "search" / "result.toml"));
+  auto last_epoch = [](const fs::path& metrics) {
+    std::istringstream in(saq::test::read_file(metrics));
+    std::string found;
+    for (std::string line; std::getline(in, line);)
+      if (line.find("\"search_epoch\", \"epoch\": 4,") != std::string::npos) found = line;
+    return found;
+  };
+  CHECK(!last_epoch(run / "metrics.jsonl").empty());
+  CHECK(last_epoch(dir / "runs" / "s.1" / "metrics.jsonl") == last_epoch(run / "metrics.jsonl"));
 }
 
 TEST_CASE("uniform: the largest uniform bit-width under the target; none fits is a clear error") {

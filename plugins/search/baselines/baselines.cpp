@@ -69,6 +69,7 @@ class RandomSearch final : public Search {
         ctx.log->info("random: supernet epoch " + std::to_string(e + 1) + "/" + std::to_string(ctx.epochs) +
                       " loss " + std::to_string(loss));
         ctx.record("search_supernet", {{"epoch", static_cast<double>(e + 1)}, {"loss", loss}});
+        if (ctx.epoch_end) ctx.epoch_end();
       }
     }
     SplitMix rng(SplitMix::mix(ctx.seed, 0x7a9d));

@@ -175,6 +175,7 @@ SearchResult Samq::run(SearchContext& ctx) {
     ctx.record("search_epoch", values);
     st.next_epoch = e + 1;
     save_state(ctx, st);
+    if (ctx.epoch_end) ctx.epoch_end();
   }
 
   st.gen->eval();

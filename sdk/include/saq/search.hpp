@@ -53,6 +53,9 @@ struct SearchContext {
   c10::Device device = c10::Device(c10::kCPU);
   std::uint64_t seed = 0;
   std::int64_t epochs = 1;
+  /// Call after each epoch, once the state is saved: the host stops the run here when it was interrupted (the
+  /// search resumes from state_file when the stage runs again).
+  std::function<void()> epoch_end;
   /// A file the search may keep its state in, to resume an interrupted search ("" = do not keep state).
   std::string state_file;
 };
