@@ -15,6 +15,7 @@
 #include "interrupt.hpp"
 #include "errors.hpp"
 #include "json.hpp"
+#include "search.hpp"
 #include "session.hpp"
 #include "train_log.hpp"
 
@@ -196,6 +197,8 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
     s.seconds_before = p.seconds;
     if (p.last_test) s.last_test = Evaluation{"test", p.last_test->loss, p.last_test->top1, p.last_test->top5, p.last_test->samples};
     first_stage = static_cast<std::size_t>(p.stage);
+    for (std::size_t i = 0; i < first_stage; ++i)
+      if (pipeline.stages[i]->use() == "search") setup([&] { reapply_search(s); });
   }
 
   for (size_t i = first_stage; i < pipeline.stages.size(); ++i) {
@@ -204,6 +207,7 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
     const bool mid_stage = resume && i == first_stage && resume->point().in_stage;
     setup([&] { prepare_stage(s, stage, index, mid_stage); });
     if (stage.use() == "train") train(s, stage, index);
+    else if (stage.use() == "search") search(s, stage, index);
     else
       evaluate(s, stage.get<std::string>("split"), stage.get<std::int64_t>("limit_batches"), index, s.epochs_trained,
                std::numeric_limits<double>::quiet_NaN());
@@ -216,6 +220,7 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
                         pending_interrupt());
   }
   save_checkpoint(s, "final");
+  if (s.quantizer) costs = measure_costs(*s.model, s.info, &s.bits);  // a search stage may have changed the bits
   const double seconds = s.seconds();
   write_text_atomically(dir.path() / "summary.json", summary_json(s, seconds, costs));
   std::error_code ec;

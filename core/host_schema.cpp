@@ -29,7 +29,7 @@ Schema data_host_schema() {
   return s;
 }
 
-std::vector<std::string> stage_kinds() { return {"train", "eval"}; }
+std::vector<std::string> stage_kinds() { return {"train", "eval", "search"}; }
 
 namespace {
 void add_init(Schema& s) {
@@ -40,6 +40,28 @@ void add_init(Schema& s) {
             "with a state_dict init: load the tensors whose name and shape match and list the rest (missing, "
             "unexpected, other shape); false: any mismatch is an error");
 }
+
+/// The optimizer, schedule and parameter-group keys a train stage and a search stage's supernet share.
+void add_training(Schema& s) {
+  s.component("optimizer", Kind::Optimizer, "sgd", "this stage's optimizer (default: the pipeline's [optimizer])")
+      .optional();
+  s.choice("schedule", "cosine", {"constant", "cosine", "multistep", "step"}, "learning-rate schedule");
+  s.choice("lr_update", "epoch", {"epoch", "step"}, "evaluate the schedule once per epoch or at every step");
+  s.integers("milestones", {}, "multistep: epochs at which the rate is multiplied by gamma");
+  s.integer("step_size", 30, "step: epochs between multiplications by gamma").min(1);
+  s.real("gamma", 0.1, "multistep/step decay factor").above(0).max(1);
+  s.real("min_lr_factor", 0.0, "cosine: final rate as a fraction of the base rate").min(0).max(1);
+  s.real("warmup_epochs", 0.0, "linear warm-up from ~0 to the base rate, stepped per batch").min(0);
+  s.real("label_smoothing", 0.0, "cross-entropy label smoothing (PyTorch convention: eps/K on every class)")
+      .min(0).below(1);
+  s.boolean("decay_norm_and_bias", true, "apply weight decay to BatchNorm and bias parameters too");
+  Schema group;
+  group.string("match", "", "glob on parameter names, e.g. \"*.clip*\" or \"layer3.*\"").required();
+  group.real("lr", 0.0, "this group's base learning rate (default: the optimizer's)").above(0).optional();
+  group.real("weight_decay", 0.0, "this group's weight decay (default: the optimizer's)").min(0).optional();
+  s.tables("group", group,
+           "parameter groups ([[stage.group]]): a parameter joins the last group whose glob matches it");
+}
 }  // namespace
 
 Schema stage_schema(const std::string& kind) {
@@ -47,25 +69,8 @@ Schema stage_schema(const std::string& kind) {
   if (kind == "train") {
     s.integer("epochs", 10, "passes over the training split").min(1);
     s.boolean("quantized", true, "train with the pipeline's [quantizer] (false: full precision)");
-    s.component("optimizer", Kind::Optimizer, "sgd", "this stage's optimizer (default: the pipeline's [optimizer])")
-        .optional();
     add_init(s);
-    s.choice("schedule", "cosine", {"constant", "cosine", "multistep", "step"}, "learning-rate schedule");
-    s.choice("lr_update", "epoch", {"epoch", "step"}, "evaluate the schedule once per epoch or at every step");
-    s.integers("milestones", {}, "multistep: epochs at which the rate is multiplied by gamma");
-    s.integer("step_size", 30, "step: epochs between multiplications by gamma").min(1);
-    s.real("gamma", 0.1, "multistep/step decay factor").above(0).max(1);
-    s.real("min_lr_factor", 0.0, "cosine: final rate as a fraction of the base rate").min(0).max(1);
-    s.real("warmup_epochs", 0.0, "linear warm-up from ~0 to the base rate, stepped per batch").min(0);
-    s.real("label_smoothing", 0.0, "cross-entropy label smoothing (PyTorch convention: eps/K on every class)")
-        .min(0).below(1);
-    s.boolean("decay_norm_and_bias", true, "apply weight decay to BatchNorm and bias parameters too");
-    Schema group;
-    group.string("match", "", "glob on parameter names, e.g. \"*.clip*\" or \"layer3.*\"").required();
-    group.real("lr", 0.0, "this group's base learning rate (default: the optimizer's)").above(0).optional();
-    group.real("weight_decay", 0.0, "this group's weight decay (default: the optimizer's)").min(0).optional();
-    s.tables("group", group,
-             "parameter groups ([[stage.group]]): a parameter joins the last group whose glob matches it");
+    add_training(s);
     s.integer("eval_every", 1, "evaluate on the test split every N epochs (and after the last); 0 = last only")
         .min(0);
     s.integer("log_every", 100, "log a training line every N steps; 0 = never").min(0);
@@ -77,6 +82,21 @@ Schema stage_schema(const std::string& kind) {
     s.boolean("quantized", true, "evaluate with the pipeline's [quantizer] (false: full precision)");
     add_init(s);
     s.integer("limit_batches", 0, "use at most N batches; 0 = all").min(0);
+    return s;
+  }
+  if (kind == "search") {
+    s.component("search", Kind::Search, "samq", "the bit search: samq, uniform, random");
+    s.real("target_mbops", 0.0, "the BOPs budget in MBOPs (the paper's rule, as `saqhost report` counts)").required()
+        .above(0);
+    s.real("window_mbops", 10.0, "accepted configurations lie in [target − window, target] (the paper: 10 on CIFAR)")
+        .min(0);
+    s.integers("bits", {2, 3, 4, 5}, "the bit choices of each searchable layer");
+    s.real("split_ratio", 0.5, "the first fraction of the training split trains the supernet, the rest the generator")
+        .above(0).below(1);
+    s.integer("epochs", 10, "search epochs (the plugin's bit warm-up included)").min(0);
+    add_init(s);
+    add_training(s);
+    s.integer("limit_batches", 0, "use at most N batches per pass; 0 = all (smoke runs)").min(0);
     return s;
   }
   throw std::logic_error("no stage kind " + kind);

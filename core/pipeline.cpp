@@ -363,7 +363,7 @@ Pipeline load_pipeline(const std::string& file, const std::vector<std::string>& 
     } catch (const std::invalid_argument& e) {
       throw InputError(e.what());
     }
-    trains = trains || (kind == "train" && !params->has("optimizer"));
+    trains = trains || ((kind == "train" || kind == "search") && !params->has("optimizer"));
   }
   if (trains) p.optimizer = need("optimizer", Kind::Optimizer, nullptr);
   else if (root.get("optimizer")) p.optimizer = check.component(*root.get("optimizer"), "optimizer", "optimizer", Kind::Optimizer, nullptr);

@@ -3,10 +3,13 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include "errors.hpp"
 #include "host_schema.hpp"
@@ -26,6 +29,9 @@ Schema quantizer_host_schema() {
   rule.integer("weight_bits", 4, "weight bits of the matching layers").optional();
   rule.integer("activation_bits", 4, "input bits of the matching layers").optional();
   s.tables("rule", rule, "per-layer rules ([[quantizer.rule]]), applied in order after the first/last policy");
+  s.string("rules_file", "",
+           "a TOML file of [[quantizer.rule]] tables (a search stage's search/result.toml), applied before the "
+           "rules above");
   return s;
 }
 
@@ -75,6 +81,65 @@ std::vector<size_t> tie_targets(const std::vector<std::pair<std::string, std::sh
 }
 }  // namespace
 
+namespace {
+struct Rule {
+  std::string match, what;
+  std::optional<int> weight_bits, activation_bits;
+};
+
+int checked_bits(std::int64_t v, const std::string& what) {
+  if (!valid_bits(v)) throw InputError(what + ": must be 2..8, or 32 for full precision, got " + std::to_string(v));
+  return static_cast<int>(v);
+}
+
+std::vector<Rule> rules_from_file(const std::string& file) {
+  if (!std::filesystem::is_regular_file(file)) throw InputError("quantizer.rules_file: " + file + ": no such file");
+  toml::table root;
+  try {
+    root = toml::parse_file(file);
+  } catch (const toml::parse_error& e) {
+    throw InputError("quantizer.rules_file: " + file + ":" + std::to_string(e.source().begin.line) + ": " +
+                     std::string(e.description()));
+  }
+  const toml::array* rules = root["quantizer"]["rule"].as_array();
+  if (!rules) throw InputError("quantizer.rules_file: " + file + ": no [[quantizer.rule]] tables");
+  std::vector<Rule> out;
+  for (size_t i = 0; i < rules->size(); ++i) {
+    const toml::table* t = rules->get(i)->as_table();
+    const std::string what = file + ": quantizer.rule[" + std::to_string(i) + "]";
+    auto match = t ? (*t)["match"].value<std::string>() : std::nullopt;
+    if (!match) throw InputError("quantizer.rules_file: " + what + ": needs a string 'match'");
+    Rule r{*match, what + " \"" + *match + "\"", std::nullopt, std::nullopt};
+    if (auto w = (*t)["weight_bits"].value<std::int64_t>()) r.weight_bits = checked_bits(*w, what + ".weight_bits");
+    if (auto a = (*t)["activation_bits"].value<std::int64_t>())
+      r.activation_bits = checked_bits(*a, what + ".activation_bits");
+    out.push_back(r);
+  }
+  return out;
+}
+
+void apply_rules(const std::vector<size_t>& target, const std::vector<Rule>& rules, std::vector<LayerBits>& out,
+                 std::vector<std::string>& warnings) {
+  for (const auto& rule : rules) {
+    auto matches = [&](const std::string& name) { return ::fnmatch(rule.match.c_str(), name.c_str(), 0) == 0; };
+    bool hit = false;
+    for (size_t i = 0; i < out.size(); ++i) {
+      auto& b = out[i];
+      if (!matches(b.name)) continue;
+      hit = true;
+      if (rule.weight_bits) b.weight_bits = *rule.weight_bits;
+      if (rule.activation_bits) b.activation_bits = *rule.activation_bits;
+      b.source = rule.what;
+      // A rule that sets a tied layer but not the layer it follows has no effect on it: say so.
+      if (target[i] != i && !matches(out[target[i]].name))
+        warnings.push_back(rule.what + " sets " + b.name + ", whose bits follow " + out[target[i]].name +
+                           "; the rule does not change it");
+    }
+    if (!hit) warnings.push_back(rule.what + " matches no layer");
+  }
+}
+}  // namespace
+
 std::vector<LayerBits> resolve_bits(Model& model, const Params& q, std::vector<std::string>& warnings) {
   auto layers = quant_layers(model);
   const std::vector<size_t> target = tie_targets(layers);
@@ -86,32 +151,47 @@ std::vector<LayerBits> resolve_bits(Model& model, const Params& q, std::vector<s
       b = {b.name, bits_of(q, "last_weight_bits"), bits_of(q, "last_activation_bits"), "last layer"};
     out.push_back(b);
   }
+  std::vector<Rule> rules;
+  const std::string file = q.has("rules_file") ? q.get<std::string>("rules_file") : "";
+  if (!file.empty()) rules = rules_from_file(file);
   for (const auto& rule : q.tables("rule")) {
-    const std::string match = rule->get<std::string>("match");
-    const std::string what = rule->section() + " \"" + match + "\"";
-    auto matches = [&](const std::string& name) { return ::fnmatch(match.c_str(), name.c_str(), 0) == 0; };
-    bool hit = false;
-    for (size_t i = 0; i < out.size(); ++i) {
-      auto& b = out[i];
-      if (!matches(b.name)) continue;
-      hit = true;
-      if (rule->has("weight_bits")) b.weight_bits = bits_of(*rule, "weight_bits");
-      if (rule->has("activation_bits")) b.activation_bits = bits_of(*rule, "activation_bits");
-      b.source = what;
-      // A rule that sets a tied layer but not the layer it follows has no effect on it: say so.
-      if (target[i] != i && !matches(out[target[i]].name))
-        warnings.push_back(what + " sets " + b.name + ", whose bits follow " + out[target[i]].name +
-                           "; the rule does not change it");
-    }
-    if (!hit) warnings.push_back(what + " matches no layer");
+    Rule r{rule->get<std::string>("match"), rule->section() + " \"" + rule->get<std::string>("match") + "\"",
+           std::nullopt, std::nullopt};
+    if (rule->has("weight_bits")) r.weight_bits = bits_of(*rule, "weight_bits");
+    if (rule->has("activation_bits")) r.activation_bits = bits_of(*rule, "activation_bits");
+    rules.push_back(r);
   }
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (target[i] == i) continue;
-    const LayerBits& t = out[target[i]];
-    out[i] = {out[i].name, t.weight_bits, t.activation_bits, "tied to " + layers[i].second->bits_from()};
-  }
+  apply_rules(target, rules, out, warnings);
+  apply_ties(model, out);
   return out;
 }
+
+void apply_ties(Model& model, std::vector<LayerBits>& bits) {
+  auto layers = quant_layers(model);
+  const std::vector<size_t> target = tie_targets(layers);
+  for (size_t i = 0; i < bits.size() && i < layers.size(); ++i) {
+    if (target[i] == i) continue;
+    const LayerBits& t = bits[target[i]];
+    bits[i] = {bits[i].name, t.weight_bits, t.activation_bits, "tied to " + layers[i].second->bits_from()};
+  }
+}
+
+std::vector<size_t> searchable_layers(Model& model) {
+  auto layers = quant_layers(model);
+  std::vector<size_t> out;
+  for (size_t i = 1; i + 1 < layers.size(); ++i)
+    if (layers[i].second->bits_from().empty()) out.push_back(i);
+  return out;
+}
+
+void apply_rules_file(Model& model, const std::string& file, std::vector<LayerBits>& bits,
+                      std::vector<std::string>& warnings) {
+  auto layers = quant_layers(model);
+  apply_rules(tie_targets(layers), rules_from_file(file), bits, warnings);
+  apply_ties(model, bits);
+}
+
+std::vector<size_t> tie_sources(Model& model) { return tie_targets(quant_layers(model)); }
 
 void attach_quantizers(Model& model, const Quantizer& quantizer) {
   auto layers = quant_layers(model);

@@ -30,6 +30,16 @@ struct LayerBits {
 /// them. A tie to a missing layer, or a cycle of ties, throws std::invalid_argument.
 std::vector<LayerBits> resolve_bits(Model& model, const Params& quantizer, std::vector<std::string>& warnings);
 
+/// Applies the [[quantizer.rule]] tables of a TOML file (a search's result.toml) to `bits`, then the ties.
+void apply_rules_file(Model& model, const std::string& file, std::vector<LayerBits>& bits,
+                      std::vector<std::string>& warnings);
+/// Gives every tied layer (bits_from) the bits of the layer it follows.
+void apply_ties(Model& model, std::vector<LayerBits>& bits);
+/// Indices (into quant_layers) of the layers a bit search decides: all but the first, the last and tied ones.
+std::vector<size_t> searchable_layers(Model& model);
+/// For each quantizable layer, the index of the layer whose bits it takes (itself when not tied).
+std::vector<size_t> tie_sources(Model& model);
+
 /// Attaches the plugin's quantizers to every layer that has none yet.
 void attach_quantizers(Model& model, const Quantizer& quantizer);
 /// Sets each layer's bits; `full_precision` sets 32/32 everywhere (an FP32 stage).

@@ -22,7 +22,9 @@ using PluginRef = std::shared_ptr<const PluginRecord>;
 struct Component {
   ComponentDesc desc;
   PluginRef plugin;
-  std::variant<Factory<Dataset>, Factory<Model>, Factory<Optimizer>, Factory<Quantizer>> make;
+  std::variant<Factory<Dataset>, Factory<Model>, Factory<Optimizer>, Factory<Quantizer>,
+               Factory<Search>>
+      make;
 };
 
 /// A library that was found but not loaded, and why.
@@ -54,6 +56,7 @@ class Registry final : public Registrar {
   void put(ComponentDesc desc, Factory<Model> make) override { add(std::move(desc), make); }
   void put(ComponentDesc desc, Factory<Optimizer> make) override { add(std::move(desc), make); }
   void put(ComponentDesc desc, Factory<Quantizer> make) override { add(std::move(desc), make); }
+  void put(ComponentDesc desc, Factory<Search> make) override { add(std::move(desc), make); }
 
  private:
   template <class F>

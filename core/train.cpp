@@ -204,7 +204,7 @@ void save_resume_point(const Session& s, const ResumePoint& point, const Optimiz
 }
 
 void prepare_stage(Session& s, const Params& stage, std::int64_t index, bool resumed) {
-  const bool quantized = s.quantizer && stage.get<bool>("quantized");
+  const bool quantized = s.quantizer && (!stage.has("quantized") || stage.get<bool>("quantized"));
   if (quantized) attach_quantizers(*s.model, *s.quantizer);  // a no-op for layers that have them
   const std::string init = stage.get<std::string>("init");
   if (!init.empty() && !resumed) {

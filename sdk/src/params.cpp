@@ -13,6 +13,7 @@ const char* kind_name(Kind kind) {
     case Kind::Model: return "model";
     case Kind::Optimizer: return "optimizer";
     case Kind::Quantizer: return "quantizer";
+    case Kind::Search: return "search";
   }
   return "?";
 }

@@ -15,7 +15,7 @@
 namespace saq {
 
 /// The plugin kinds; each pipeline section picks one component of its kind with `use = "name"`.
-enum class Kind { Dataset, Model, Optimizer, Quantizer };
+enum class Kind { Dataset, Model, Optimizer, Quantizer, Search };
 const char* kind_name(Kind kind);
 
 class Params;

@@ -13,6 +13,7 @@
 #include <saq/optimizer.hpp>
 #include <saq/params.hpp>
 #include <saq/quantizer.hpp>
+#include <saq/search.hpp>
 
 namespace saq {
 
@@ -67,6 +68,7 @@ class SAQ_VISIBLE Registrar {
   virtual void put(ComponentDesc desc, Factory<Model> make) = 0;
   virtual void put(ComponentDesc desc, Factory<Optimizer> make) = 0;
   virtual void put(ComponentDesc desc, Factory<Quantizer> make) = 0;
+  virtual void put(ComponentDesc desc, Factory<Search> make) = 0;
 };
 
 }  // namespace saq

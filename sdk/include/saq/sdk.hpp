@@ -10,3 +10,4 @@
 #include <saq/quantizer.hpp>
 #include <saq/random.hpp>
 #include <saq/registrar.hpp>
+#include <saq/search.hpp>

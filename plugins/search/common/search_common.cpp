@@ -1,0 +1,108 @@
+#include "search_common.hpp"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+
+namespace saq::plugins {
+
+BitConfig random_config(const SearchContext& ctx, SplitMix& rng) {
+  BitConfig c;
+  for (size_t k = 0; k < ctx.layers.size(); ++k) {
+    const int b = ctx.bit_choices[rng.below(ctx.bit_choices.size())];
+    c.emplace_back(b, b);
+  }
+  return c;
+}
+
+SearchResult to_result(const SearchContext& ctx, const BitConfig& config) {
+  SearchResult r;
+  for (size_t k = 0; k < ctx.layers.size(); ++k) r[ctx.layers[k]] = config[k];
+  return r;
+}
+
+std::string config_text(const BitConfig& config) {
+  std::string out;
+  for (const auto& [w, a] : config) out += (out.empty() ? "" : " ") + ("w" + std::to_string(w) + "a" + std::to_string(a));
+  return out;
+}
+
+double supernet_epoch(SearchContext& ctx, Optimizer& opt, std::int64_t epoch,
+                      const std::function<BitConfig(std::int64_t)>& pick) {
+  auto loader = ctx.supernet_loader();
+  std::int64_t steps = loader->num_batches();
+  if (ctx.limit_batches > 0) steps = std::min(steps, ctx.limit_batches);
+  loader->start_epoch(epoch);
+  ctx.model->train();
+  double loss_sum = 0;
+  std::int64_t seen = 0;
+  Batch b;
+  for (std::int64_t step = 0; step < steps && loader->next(b); ++step) {
+    ctx.apply(pick(step));
+    opt.set_lr_factor(ctx.lr_factor(epoch, step));
+    opt.begin_step(Progress{epoch, ctx.epochs, step, steps});
+    at::Tensor x = b.x.to(ctx.device), y = b.y.to(ctx.device);
+    LossFn loss_fn = [&](const at::Tensor& rows) {
+      at::Tensor xs = rows.defined() ? x.index_select(0, rows) : x;
+      at::Tensor ys = rows.defined() ? y.index_select(0, rows) : y;
+      return ctx.loss(ctx.model->forward(xs), ys);
+    };
+    StepResult r = opt.step(loss_fn);
+    if (!std::isfinite(r.loss))
+      throw std::runtime_error("supernet epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
+                               ": the loss is " + std::to_string(r.loss));
+    loss_sum += r.loss * static_cast<double>(y.size(0));
+    seen += y.size(0);
+  }
+  return seen ? loss_sum / static_cast<double>(seen) : std::numeric_limits<double>::quiet_NaN();
+}
+
+double sharpness_score(SearchContext& ctx, const BitConfig& config, double rho, std::int64_t batches,
+                       double* clean) {
+  ctx.apply(config);
+  auto loader = ctx.generator_loader();
+  const bool was_training = ctx.model->is_training();
+  ctx.model->eval();
+  SharpnessMeasure m;
+  try {
+    m = measure_sharpness(
+        *ctx.model, [&] { loader->start_epoch(0); }, [&](Batch& b) { return loader->next(b); }, ctx.loss, rho,
+        ctx.device, batches);
+  } catch (...) {
+    ctx.model->train(was_training);
+    throw;
+  }
+  ctx.model->train(was_training);
+  if (clean) *clean = m.clean;
+  // At ρ = 0 the criterion is the clean loss itself (as the paper's derivation).
+  return rho == 0 ? m.clean : m.sharpness();
+}
+
+std::vector<BitConfig> sample_in_window(const SearchContext& ctx, const std::function<BitConfig()>& sample,
+                                        std::int64_t n, std::int64_t max_attempts) {
+  const double hi = ctx.target_mbops, lo = ctx.target_mbops - ctx.window_mbops;
+  std::vector<BitConfig> out;
+  double best = std::numeric_limits<double>::quiet_NaN(), best_gap = std::numeric_limits<double>::infinity();
+  for (std::int64_t i = 0; i < max_attempts && static_cast<std::int64_t>(out.size()) < n; ++i) {
+    BitConfig c = sample();
+    const double m = ctx.mbops(c);
+    const double gap = m > hi ? m - hi : m < lo ? lo - m : 0.0;
+    if (gap < best_gap) best_gap = gap, best = m;
+    if (gap == 0.0) out.push_back(std::move(c));
+  }
+  if (out.empty())
+    throw std::runtime_error("no configuration inside the BOPs window after " + std::to_string(max_attempts) +
+                             " draws: best BOPs seen " + std::to_string(best) + " MBOPs vs window [" +
+                             std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return out;
+}
+
+void add_score_keys(Schema& s) {
+  s.real("rho", 0.4, "radius ρ of the sharpness criterion (ε = ρ·g/‖g‖ on the quantized weights)").min(0);
+  s.integer("score_batches", 0, "batches of the generator split each candidate is scored on; 0 = all").min(0);
+  s.integer("max_attempts", 10000, "draws before giving up on landing in the BOPs window").min(1);
+}
+
+}  // namespace saq::plugins
