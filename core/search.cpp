@@ -16,6 +16,7 @@
 #include "loss.hpp"
 #include "param_groups.hpp"
 #include "schedule.hpp"
+#include "supernet.hpp"
 
 namespace saq::host {
 
@@ -161,9 +162,12 @@ void search(Session& s, const Params& stage, std::int64_t index) {
   }
   s.log.info("stage {} (search '{}'): {} searchable layers, bits {}, target {} MBOPs (window {}), {} epochs", index,
              sp.use(), at.size(), fmt::join(choices, "/"), ctx.target_mbops, ctx.window_mbops, ctx.epochs);
+  SupernetScope scope(*s.model, *s.quantizer, s.info, at, choices);
+  ctx.make_supernet = [&scope](const SupernetOptions& o) { scope.build(o); };
   SearchResult result;
   try {
     result = plugin->run(ctx);
+    scope.restore();
   } catch (const Interrupted&) {
     throw;
   } catch (const std::exception& e) {

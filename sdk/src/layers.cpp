@@ -7,7 +7,11 @@
 #include <torch/nn/init.h>
 #include <torch/nn/functional/conv.h>
 
+#include "forward_trace.hpp"
+
 namespace saq {
+
+using detail::trace_forward;
 
 namespace {
 void require(bool ok, const std::string& what) {
@@ -16,6 +20,7 @@ void require(bool ok, const std::string& what) {
 }  // namespace
 
 at::Tensor QuantLayer::forward(const at::Tensor& x) {
+  trace_forward(this);
   input_shape_ = x.sizes().vec();
   at::Tensor in = activation_q_ && activation_bits_ != kFullPrecision ? activation_q_->forward(x, activation_bits_) : x;
   quantized_weight_ = weight_q_ && weight_bits_ != kFullPrecision ? weight_q_->forward(weight, weight_bits_) : weight;
@@ -29,6 +34,16 @@ void QuantLayer::attach(std::shared_ptr<TensorQuantizer> weight_q, std::shared_p
   require(!weight_q_, "attach: the layer already has quantizers");
   weight_q_ = register_module("weight_quantizer", std::move(weight_q));
   activation_q_ = register_module("activation_quantizer", std::move(activation_q));
+}
+
+std::pair<std::shared_ptr<TensorQuantizer>, std::shared_ptr<TensorQuantizer>> QuantLayer::replace_quantizers(
+    std::shared_ptr<TensorQuantizer> weight_q, std::shared_ptr<TensorQuantizer> activation_q) {
+  require(weight_q && activation_q, "replace_quantizers: both quantizers are needed");
+  require(weight_q_ != nullptr, "replace_quantizers: the layer has no quantizers attached");
+  auto old = std::make_pair(weight_q_, activation_q_);
+  weight_q_ = replace_module("weight_quantizer", std::move(weight_q));
+  activation_q_ = replace_module("activation_quantizer", std::move(activation_q));
+  return old;
 }
 
 void QuantLayer::set_bits(int weight_bits, int activation_bits) {
@@ -96,9 +111,51 @@ BatchNorm2dLayer::BatchNorm2dLayer(std::int64_t channels) {
 }
 
 at::Tensor BatchNorm2dLayer::forward(const at::Tensor& x) {
+  trace_forward(this);
+  if (!copies_.empty()) {
+    auto producer = producer_.lock();
+    require(producer != nullptr, "switchable batch norm: its producing layer is gone");
+    auto copy = copy_for(producer->weight_bits(), producer->activation_bits());
+    if (!copy)
+      throw std::invalid_argument("switchable batch norm: no copy for bits w" +
+                                  std::to_string(producer->weight_bits()) + "a" +
+                                  std::to_string(producer->activation_bits()) + " of its input's layer");
+    return copy->forward(x);
+  }
   if (is_training()) num_batches_tracked.add_(1);
   return at::batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps,
                         /*cudnn_enabled=*/true);
+}
+
+void BatchNorm2dLayer::make_switchable(const std::shared_ptr<QuantLayer>& producer, const std::vector<int>& choices,
+                                       bool same_bits_only) {
+  require(producer != nullptr, "make_switchable: no producing layer");
+  require(copies_.empty(), "make_switchable: the norm is switchable already");
+  at::NoGradGuard no_grad;
+  for (int w : choices)
+    for (int a : choices) {
+      if (same_bits_only && w != a) continue;
+      auto copy = std::make_shared<BatchNorm2dLayer>(weight.size(0));
+      copy->momentum = momentum, copy->eps = eps;
+      copy->to(weight.device(), weight.scalar_type());
+      copy->weight.copy_(weight), copy->bias.copy_(bias);
+      copy->running_mean.copy_(running_mean), copy->running_var.copy_(running_var);
+      copy->num_batches_tracked.copy_(num_batches_tracked);
+      copies_.push_back({{w, a}, register_module("w" + std::to_string(w) + "a" + std::to_string(a), copy)});
+    }
+  producer_ = producer;
+}
+
+void BatchNorm2dLayer::drop_switchable() {
+  for (const auto& c : copies_) unregister_module("w" + std::to_string(c.first.first) + "a" + std::to_string(c.first.second));
+  copies_.clear();
+  producer_.reset();
+}
+
+std::shared_ptr<BatchNorm2dLayer> BatchNorm2dLayer::copy_for(int weight_bits, int activation_bits) const {
+  for (const auto& c : copies_)
+    if (c.first.first == weight_bits && c.first.second == activation_bits) return c.second;
+  return nullptr;
 }
 
 std::shared_ptr<Conv2dLayer> conv2d(torch::nn::Module& owner, const std::string& name, const ConvSpec& spec) {

@@ -26,10 +26,17 @@ SharpnessMeasure measure_sharpness(Model& model, const std::function<void()>& re
     at::Tensor x = b.x.to(device), y = b.y.to(device);
     at::Tensor per_sample = loss(model.forward(x), y);
     std::vector<at::Tensor> inputs;
-    for (auto& [name, l] : layers) inputs.push_back(l->quantized_weight());
-    auto grads = torch::autograd::grad({per_sample.mean()}, inputs, {}, false, false, /*allow_unused=*/true);
-    for (size_t i = 0; i < grads.size(); ++i)
-      if (grads[i].defined()) sums[i] = sums[i].defined() ? sums[i] + grads[i] : grads[i];
+    std::vector<size_t> at;  // the layers a sharpness-aware step perturbs, with a quantized weight in the graph
+    for (size_t i = 0; i < layers.size(); ++i)
+      if (layers[i].second->perturbed() && layers[i].second->quantized_weight().requires_grad()) {
+        inputs.push_back(layers[i].second->quantized_weight());
+        at.push_back(i);
+      }
+    std::vector<at::Tensor> grads;
+    if (!inputs.empty())
+      grads = torch::autograd::grad({per_sample.mean()}, inputs, {}, false, false, /*allow_unused=*/true);
+    for (size_t k = 0; k < grads.size(); ++k)
+      if (grads[k].defined()) sums[at[k]] = sums[at[k]].defined() ? sums[at[k]] + grads[k] : grads[k];
     clean_sum += per_sample.detach().sum().item<double>();
     samples += y.size(0);
     ++n;

@@ -25,7 +25,7 @@ TorchOptimizer::TorchOptimizer(std::unique_ptr<torch::optim::Optimizer> impl) : 
 }
 
 StepResult TorchOptimizer::step(const LossFn& loss_fn) {
-  impl_->zero_grad();
+  zero_grad();
   at::Tensor loss = loss_fn(at::Tensor()).mean();
   loss.backward();
   apply_gradients();
@@ -41,7 +41,13 @@ void TorchOptimizer::apply_gradients() {
   impl_->step();
 }
 
-void TorchOptimizer::zero_grad() { impl_->zero_grad(); }
+// Gradients are dropped, not zeroed (LibTorch 1.13's zero_grad zeroes them): a parameter the next step does not
+// reach, such as a supernet's BatchNorm copy for bits not drawn, then gets neither weight decay nor momentum, and
+// a run resumed from a checkpoint (which holds no gradients) steps exactly as the uninterrupted one.
+void TorchOptimizer::zero_grad() {
+  for (auto& g : impl_->param_groups())
+    for (auto& p : g.params()) p.mutable_grad().reset();
+}
 
 void TorchOptimizer::set_lr_factor(double factor) {
   auto& groups = impl_->param_groups();

@@ -5,6 +5,7 @@ namespace saq::plugins {
 TargetFinder::TargetFinder(torch::nn::Module& model, const TargetFlags& flags) : quantized_(flags.quantized) {
   layers_ = quant_layers(model);
   for (const auto& [name, layer] : layers_) {
+    if (!layer->perturbed()) continue;
     if (!flags.quantized) params_.push_back({name + ".weight", layer->weight, nullptr, true});
     if (flags.bias && layer->bias.defined()) params_.push_back({name + ".bias", layer->bias, nullptr, false});
     for (const auto& child : layer->named_children()) {
@@ -28,7 +29,7 @@ std::vector<Target> TargetFinder::collect() const {
   std::vector<Target> out;
   if (quantized_)
     for (const auto& [name, layer] : layers_)
-      if (layer->quantized_weight().defined() && layer->quantized_weight().requires_grad())
+      if (layer->perturbed() && layer->quantized_weight().defined() && layer->quantized_weight().requires_grad())
         out.push_back({name + ".quantized_weight", layer->quantized_weight(), layer, true});
   for (const auto& t : params_)
     if (t.value.requires_grad()) out.push_back(t);

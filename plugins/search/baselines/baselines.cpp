@@ -41,7 +41,7 @@ class UniformSearch final : public Search {
   }
 };
 
-/// Trains the supernet `epochs` epochs at uniformly random bits per batch, then draws configurations uniformly
+/// Trains the supernet (as samq's: per-bit clips and norms by default) `epochs` epochs at uniformly random bits per batch, then draws configurations uniformly
 /// until `candidates` lie inside [target − window, target] and keeps the one of least sharpness
 /// L(Q(w)+ε) − L(Q(w)) on the generator split.
 class RandomSearch final : public Search {
@@ -50,16 +50,20 @@ class RandomSearch final : public Search {
       : candidates_(p.get<std::int64_t>("candidates")),
         rho_(p.get<double>("rho")),
         score_batches_(p.get<std::int64_t>("score_batches")),
-        max_attempts_(p.get<std::int64_t>("max_attempts")) {}
+        max_attempts_(p.get<std::int64_t>("max_attempts")),
+        supernet_(supernet_options(p, true)) {}
   static Schema schema() {
     Schema s;
     s.integer("candidates", 20, "configurations inside the window to score").min(1);
     add_score_keys(s);
+    add_supernet_keys(s);
     return s;
   }
 
   SearchResult run(SearchContext& ctx) override {
     if (ctx.epochs > 0) {
+      // the same supernet as samq's, so that the two differ in how configurations are drawn only
+      if (ctx.make_supernet) ctx.make_supernet(supernet_);
       auto opt = ctx.make_optimizer();
       for (std::int64_t e = 0; e < ctx.epochs; ++e) {
         const double loss = supernet_epoch(ctx, *opt, e, [&](std::int64_t step) {
@@ -93,6 +97,7 @@ class RandomSearch final : public Search {
   std::int64_t candidates_;
   double rho_;
   std::int64_t score_batches_, max_attempts_;
+  SupernetOptions supernet_;
 };
 
 }  // namespace saq::plugins

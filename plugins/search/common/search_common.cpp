@@ -105,4 +105,23 @@ void add_score_keys(Schema& s) {
   s.integer("max_attempts", 10000, "draws before giving up on landing in the BOPs window").min(1);
 }
 
+void add_supernet_keys(Schema& s) {
+  s.choice("clips", "per_bit", {"per_bit", "shared"},
+           "the supernet's clip values: one set per bit-width (the paper's default) or one shared set");
+  s.choice("norms", "switchable", {"switchable", "shared"},
+           "BatchNorms after a searched layer: one copy per bit pair of that layer (the paper's) or one shared");
+  s.boolean("perturb_searched", true,
+            "the supernet's SAQ step perturbs the searched layers; false reproduces the paper's released code, "
+            "which skipped them");
+}
+
+SupernetOptions supernet_options(const Params& p, bool same_bits) {
+  SupernetOptions o;
+  o.per_bit_clips = p.get<std::string>("clips") == "per_bit";
+  o.switchable_norms = p.get<std::string>("norms") == "switchable";
+  o.same_bits = same_bits;
+  o.perturb_searched = p.get<bool>("perturb_searched");
+  return o;
+}
+
 }  // namespace saq::plugins

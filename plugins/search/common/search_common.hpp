@@ -37,4 +37,9 @@ std::vector<BitConfig> sample_in_window(const SearchContext& ctx, const std::fun
 /// Adds the keys shared by the searches that score configurations (rho, score_batches).
 void add_score_keys(Schema& s);
 
+/// Adds the keys of the searches that train a supernet (clips, norms, perturb_searched) ...
+void add_supernet_keys(Schema& s);
+/// ... and reads them; `same_bits`: one width for weights and activations.
+SupernetOptions supernet_options(const Params& p, bool same_bits);
+
 }  // namespace saq::plugins

@@ -32,7 +32,8 @@ Samq::Samq(const Params& p, const Context&)
       entropy_coeff_(p.get<double>("entropy_coeff")),
       c_lr_(p.get<double>("c_lr")),
       c_wd_(p.get<double>("c_weight_decay")),
-      rho_(p.get<double>("rho")) {}
+      rho_(p.get<double>("rho")),
+      supernet_(supernet_options(p, !separate_)) {}
 
 Schema Samq::schema() {
   Schema s;
@@ -43,6 +44,7 @@ Schema Samq::schema() {
   s.real("entropy_coeff", 5e-3, "c_H, the entropy bonus").min(0);
   s.real("c_lr", 5e-4, "generator Adam learning rate").above(0);
   s.real("c_weight_decay", 5e-4, "generator Adam weight decay").min(0);
+  add_supernet_keys(s);
   s.integer("derive_samples", 20, "configurations inside the window scored at derivation").min(1);
   add_score_keys(s);
   return s;
@@ -112,6 +114,7 @@ bool Samq::load_state(const SearchContext& ctx, State& st) const {
 SearchResult Samq::run(SearchContext& ctx) {
   const auto layers = static_cast<std::int64_t>(ctx.layers.size());
   const auto choices = static_cast<std::int64_t>(ctx.bit_choices.size());
+  if (ctx.make_supernet) ctx.make_supernet(supernet_);
   State st;
   st.gen = std::make_shared<Generator>(layers, choices, hidden_, separate_);
   st.adam = std::make_unique<torch::optim::Adam>(

@@ -19,6 +19,8 @@ namespace saq::plugins {
 ///   generator (e ≥ bit_warmup_epochs): one pass over its split in eval mode, per batch
 ///             a ~ π_θ;  R = L(Q(w)+ε; a) + λ·(BOPs(a) − target)²  (a cost, detached)
 ///             loss = log π_θ(a)·R − c_H·H(π_θ),  one Adam(c_lr, β = (0.5, 0.999), wd) step.
+/// The supernet (SearchContext::make_supernet) shares the latent weights across bit-widths and, by default, keeps
+/// per-bit clip values and per-bit-pair BatchNorm copies.
 /// Derivation: draw from π_θ until `derive_samples` configurations lie in [target − Δ, target]; keep the one of
 /// least sharpness L(Q(w)+ε) − L(Q(w)) on the generator split, ε from gradients accumulated over the split.
 /// The state (generator, its Adam, supernet weights and optimizer, epoch, sampled configurations) is saved to
@@ -41,6 +43,7 @@ class Samq final : public Search {
   std::int64_t hidden_, warmup_, derive_samples_, score_batches_, max_attempts_;
   bool separate_;
   double lambda_, entropy_coeff_, c_lr_, c_wd_, rho_;
+  SupernetOptions supernet_;
 };
 
 }  // namespace saq::plugins

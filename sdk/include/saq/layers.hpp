@@ -26,6 +26,9 @@ class SAQ_VISIBLE QuantLayer : public torch::nn::Module {
   /// Installs the quantizers (registered as submodules "weight_quantizer" / "activation_quantizer").
   void attach(std::shared_ptr<TensorQuantizer> weight_q, std::shared_ptr<TensorQuantizer> activation_q);
   bool quantizable() const { return weight_q_ != nullptr; }
+  /// Swaps in other quantizers (a supernet's switchable ones, and back) and returns the pair it replaced.
+  std::pair<std::shared_ptr<TensorQuantizer>, std::shared_ptr<TensorQuantizer>> replace_quantizers(
+      std::shared_ptr<TensorQuantizer> weight_q, std::shared_ptr<TensorQuantizer> activation_q);
   /// Bits of the weight and of the input (2..8, or 32 = full precision); changeable between any two batches.
   void set_bits(int weight_bits, int activation_bits);
   int weight_bits() const { return weight_bits_; }
@@ -36,6 +39,10 @@ class SAQ_VISIBLE QuantLayer : public torch::nn::Module {
   void set_perturbation(at::Tensor eps);
   void clear_perturbation() { perturbation_ = at::Tensor(); }
   const at::Tensor& perturbation() const { return perturbation_; }
+  /// Whether sharpness-aware steps perturb this layer (its quantized or latent weight, bias and quantizer
+  /// parameters). A supernet can exempt its switchable layers, as the paper's released search code did.
+  bool perturbed() const { return perturbed_; }
+  void set_perturbed(bool on) { perturbed_ = on; }
 
   /// Shapes seen by the last forward (for BOPs and footprints).
   const std::vector<std::int64_t>& last_input_shape() const { return input_shape_; }
@@ -62,6 +69,7 @@ class SAQ_VISIBLE QuantLayer : public torch::nn::Module {
   at::Tensor quantized_weight_, perturbation_;
   std::vector<std::int64_t> input_shape_, output_shape_;
   std::string bits_from_;
+  bool perturbed_ = true;
 };
 
 struct ConvSpec {
@@ -114,6 +122,23 @@ class SAQ_VISIBLE BatchNorm2dLayer : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
   at::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double momentum = 0.1, eps = 1e-5;
+
+  /// Switchable copies, for a bit-search supernet: the statistics of a norm's input depend on the bits of the
+  /// layer that produced it, so each (weight, activation) bit pair of `producer` gets its own norm, registered as
+  /// "w<b>a<b>" and starting from this norm's parameters and statistics. While they exist, forward uses the copy
+  /// the producer's current bits name (an error for a pair without one) and this norm's own tensors rest.
+  /// `same_bits_only`: copies for the pairs (b, b) only (a search that gives weights and activations one width).
+  void make_switchable(const std::shared_ptr<QuantLayer>& producer, const std::vector<int>& choices,
+                       bool same_bits_only);
+  /// Removes the copies; the norm is as it was before make_switchable.
+  void drop_switchable();
+  bool switchable() const { return !copies_.empty(); }
+  /// The copy for a bit pair, or null.
+  std::shared_ptr<BatchNorm2dLayer> copy_for(int weight_bits, int activation_bits) const;
+
+ private:
+  std::weak_ptr<QuantLayer> producer_;
+  std::vector<std::pair<std::pair<int, int>, std::shared_ptr<BatchNorm2dLayer>>> copies_;
 };
 
 std::shared_ptr<Conv2dLayer> conv2d(torch::nn::Module& owner, const std::string& name, const ConvSpec& spec);

@@ -72,6 +72,7 @@ class SAQ_VISIBLE Optimizer {
   /// One update from the gradients already in .grad() (what a wrapping optimizer calls). Throws NonFiniteError,
   /// updating nothing, when a gradient is not finite.
   virtual void apply_gradients() = 0;
+  /// Drops the gradients (undefined, not zero), so that a parameter the next step does not reach is left alone.
   virtual void zero_grad() = 0;
   /// Sets every group's learning rate to factor × its base rate (the host's schedule).
   virtual void set_lr_factor(double factor) = 0;

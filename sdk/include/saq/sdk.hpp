@@ -11,3 +11,4 @@
 #include <saq/random.hpp>
 #include <saq/registrar.hpp>
 #include <saq/search.hpp>
+#include <saq/supernet.hpp>

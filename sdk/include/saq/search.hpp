@@ -27,6 +27,16 @@ using BitConfig = std::vector<LayerBitPair>;
 /// What a search returns: bits by layer name (every searchable layer).
 using SearchResult = std::map<std::string, LayerBitPair>;
 
+/// How a search's supernet differs from the model it starts from (SearchContext::make_supernet).
+struct SupernetOptions {
+  bool per_bit_clips = true;  ///< each searched layer keeps one quantizer (clip values) per bit choice, else shares one
+  bool switchable_norms = true;  ///< a BatchNorm after a searched layer keeps one copy per bit pair, else shares one
+  bool same_bits = true;         ///< weights and activations take one width: norm copies for (b, b) only
+  /// Sharpness-aware steps perturb the searched layers too. false reproduces the paper's released search code,
+  /// whose perturbation skipped its switchable convolutions (only stem, classifier and norms got ε).
+  bool perturb_searched = true;
+};
+
 /// Everything a search may use; filled by the host.
 struct SearchContext {
   std::shared_ptr<Model> model;     ///< quantizers attached, bits of the non-searched layers applied
@@ -41,6 +51,11 @@ struct SearchContext {
   /// Fresh training loaders (shuffled, augmented) over the supernet half and the generator half of the split.
   std::function<std::unique_ptr<Loader>()> supernet_loader, generator_loader;
   std::int64_t limit_batches = 0;  ///< at most this many batches per pass (0 = all)
+  /// Turns the model into a switchable-bit supernet for the rest of the stage: the searched layers and the layers
+  /// tied to them get per-bit quantizers (copies of their current state), the norms they feed per-bit copies.
+  /// Call it before make_optimizer and before loading saved state. The host gives the model its own quantizers
+  /// and norms back when the stage ends; the shared latent weights keep what the search trained.
+  std::function<void(const SupernetOptions&)> make_supernet;
   /// The supernet optimizer (from the stage's or the pipeline's optimizer, built over the model's parameters).
   std::function<std::shared_ptr<Optimizer>()> make_optimizer;
   /// The learning-rate factor of the supernet schedule at (epoch, step).
@@ -77,7 +92,7 @@ struct SharpnessMeasure {
 
 /// The SAQ sharpness criterion at the model's current bits, in the model's current mode: the clean loss of
 /// each batch is back-propagated to the quantized weights and the gradients summed over all batches, then
-/// ε = ρ·g/‖g‖ is added to every quantized weight and the perturbed loss measured on the same batches.
+/// ε = ρ·g/‖g‖ is added to the quantized weight of every layer that is perturbed() and the perturbed loss measured on the same batches.
 /// `batches` yields the next batch (false at the end) after `restart()`; at most `limit` batches (0 = all).
 SAQ_VISIBLE SharpnessMeasure measure_sharpness(Model& model, const std::function<void()>& restart,
                                                const std::function<bool(Batch&)>& batches,
