@@ -13,7 +13,7 @@ pipeline=configs/fashion_mnist_samq.toml
 declare -A search=(
   [samq]=""  # the pipeline's own search table
   [uniform]='stage.1.search={use="uniform"}'
-  [random]='stage.1.search={use="random"}'
+  [random]='stage.1.search={use="random", score_batches=20}'  # samq's derivation criterion
 )
 mkdir -p "$out" docs
 for seed in "${seeds[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Tables the mixed-precision sweep: per search, the fine-tuned test top-1 and the model's MBOPs (mean ± sample
-std over seeds), how many runs landed inside the BOPs window, the bits chosen and the wall time.
+std over seeds), how many runs landed inside the BOPs window, and the bits chosen.
 usage: summarize_samq.py OUT_DIR MACHINE SEEDS"""
 import json
 import pathlib
@@ -22,7 +22,7 @@ for summary in sorted(out.glob("*/summary.json")):
     s = json.loads(summary.read_text())
     bits = " ".join(f"{w}" if w == a else f"{w}/{a}" for w, a in list(s["bops"]["layer_bits"].values())[1:-1])
     runs.setdefault(m.group(1), []).append(
-        {"top1": s["test_top1"], "mbops": s["bops"]["mbops"], "seconds": s["seconds"], "bits": bits,
+        {"top1": s["test_top1"], "mbops": s["bops"]["mbops"], "bits": bits,
          "seed": m.group(2)})
 
 
@@ -40,15 +40,15 @@ print(f"Small CNN (width 32), bits {{2, 3, 4, 5}} per searched layer (first laye
 print("Each run is `configs/fashion_mnist_samq.toml` end to end: FP32 training, the search, then SAQ fine-tuning "
       "of the chosen bits from the FP32 weights (ρ = 0.4), so the three searches differ in the bits only.\n")
 print("Command: `tools/experiments/fashion_mnist_samq.sh`.\n")
-print("| search | test top-1 (%) | MBOPs | in the window | wall time per run (s) |")
-print("|---|---:|---:|---:|---:|")
+print("| search | test top-1 (%) | MBOPs | in the window |")
+print("|---|---:|---:|---:|")
 for key in ["samq", "random", "uniform"]:
     if key not in runs:
         continue
     r = runs[key]
     inside = sum(target - window - 1e-9 <= v["mbops"] <= target + 1e-9 for v in r)
     print(f"| {names[key]} | {cell([v['top1'] for v in r])} (n={len(r)}) | {cell([v['mbops'] for v in r], 1)} | "
-          f"{inside}/{len(r)} | {statistics.mean(v['seconds'] for v in r):.0f} |")
+          f"{inside}/{len(r)} |")
 print("\nBits chosen per searched layer (conv2 conv3 conv4 …):\n")
 for key in ["samq", "random", "uniform"]:
     for v in runs.get(key, []):
