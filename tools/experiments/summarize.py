@@ -1,13 +1,11 @@
 #!/usr/bin/env python3
 """Tables the SAQ ablation's runs: test top-1 (mean ± sample std over seeds) per method and bit-width.
 usage: summarize.py OUT_DIR MACHINE SEEDS"""
-import json
-import pathlib
-import re
 import statistics
-import sys
 
-out, machine, seeds = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+from sweep_runs import arguments, finished_runs, mean_std
+
+out, machine, seeds = arguments()
 names = {
     "fp32": "FP32 (the starting point)",
     "qat_sgd": "QAT, SGD (ρ = 0)",
@@ -17,18 +15,12 @@ names = {
     "esam_saq": "ESAM-SAQ (β = γ = 0.5)",
 }
 results = {}
-for summary in sorted(out.glob("*/summary.json")):
-    m = re.fullmatch(r"(.+?)(?:-(w\d+a\d+))?-s(\d+)", summary.parent.name)
-    if not m:
-        continue
-    s = json.loads(summary.read_text())
+for m, s, _ in finished_runs(out, r"(.+?)(?:-(w\d+a\d+))?-s(\d+)"):
     results.setdefault((m.group(1), m.group(2) or "fp32"), []).append((s["test_top1"], s.get("seconds", 0)))
 
 
 def cell(values):
-    tops = [v[0] for v in values]
-    spread = f" ± {statistics.stdev(tops):.2f}" if len(tops) > 1 else ""
-    return f"{statistics.mean(tops):.2f}{spread} (n={len(tops)})"
+    return f"{mean_std([v[0] for v in values])} (n={len(values)})"
 
 
 print("# SAQ ablation on Fashion-MNIST\n")

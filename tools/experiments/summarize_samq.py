@@ -7,22 +7,19 @@ import json
 import pathlib
 import re
 import statistics
-import sys
 
-out, machine, seeds = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+from sweep_runs import arguments, finished_runs, mean_std
+
+out, machine, seeds = arguments()
 names = {
     "samq": "`samq`: LSTM generator, REINFORCE on L(Q(w)+ε) + λ·(MBOPs − target)²",
     "random": "`random`: least sharp of 20 random configurations in the window",
     "uniform": "`uniform`: largest uniform bit-width under the target",
 }
 runs = {}
-for summary in sorted(out.glob("*/summary.json")):
-    m = re.fullmatch(r"(.+?)-s(\d+)", summary.parent.name)
-    if not m:
-        continue
-    s = json.loads(summary.read_text())
+for m, s, run in finished_runs(out, r"(.+?)-s(\d+)"):
     fp32, trajectory = None, []
-    for line in (summary.parent / "metrics.jsonl").read_text().splitlines():
+    for line in (run / "metrics.jsonl").read_text().splitlines():
         rec = json.loads(line)
         if rec.get("stage") == 0 and rec.get("split") == "test":
             fp32 = rec["top1"]
@@ -34,11 +31,7 @@ for summary in sorted(out.glob("*/summary.json")):
          "seed": m.group(2), "fp32": fp32, "trajectory": trajectory})
 
 
-def cell(values, digits=2):
-    spread = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
-    return f"{statistics.mean(values):.{digits}f}{spread}"
-
-
+cell = mean_std
 pipeline = pathlib.Path("configs/fashion_mnist_samq.toml").read_text()
 target = float(re.search(r"target_mbops = ([\d.]+)", pipeline).group(1))
 window = float(re.search(r"window_mbops = ([\d.]+)", pipeline).group(1))
