@@ -23,7 +23,8 @@ void SupernetScope::build(const SupernetOptions& o) {
   for (size_t i = 0; i < layers.size(); ++i)
     if (searched.count(tie[i])) switching.insert(layers[i].first);
 
-  // Norm producers are traced first, at the model's current bits, before any quantizer knows only the choices.
+  // Norm producers are traced first: the trace runs at the model's current bits, which per-bit quantizers
+  // would refuse when they are not among the choices.
   if (o.switchable_norms) {
     std::vector<std::int64_t> shape{1};
     shape.insert(shape.end(), info_.input_shape.begin(), info_.input_shape.end());

@@ -31,7 +31,6 @@ for m, s, run in finished_runs(out, r"(.+?)-s(\d+)"):
          "seed": m.group(2), "fp32": fp32, "trajectory": trajectory})
 
 
-cell = mean_std
 pipeline = pathlib.Path("configs/fashion_mnist_samq.toml").read_text()
 target = float(re.search(r"target_mbops = ([\d.]+)", pipeline).group(1))
 window = float(re.search(r"window_mbops = ([\d.]+)", pipeline).group(1))
@@ -48,11 +47,11 @@ for key in ["samq", "random", "uniform"]:
         continue
     r = runs[key]
     inside = sum(target - window - 1e-9 <= v["mbops"] <= target + 1e-9 for v in r)
-    print(f"| {names[key]} | {cell([v['top1'] for v in r])} (n={len(r)}) | {cell([v['mbops'] for v in r], 1)} | "
+    print(f"| {names[key]} | {mean_std([v['top1'] for v in r])} (n={len(r)}) | {mean_std([v['mbops'] for v in r], 1)} | "
           f"{inside}/{len(r)} |")
 fp32 = {v["seed"]: v["fp32"] for r in runs.values() for v in r if v["fp32"] is not None}
 if fp32:
-    print(f"| FP32 (stage 0, the fine-tuning's starting point) | {cell(list(fp32.values()))} (n={len(fp32)}) | – | – |")
+    print(f"| FP32 (stage 0, the fine-tuning's starting point) | {mean_std(list(fp32.values()))} (n={len(fp32)}) | – | – |")
 print("\n`uniform` takes the largest uniform width under the target and so lies below the window by design.")
 
 # The size of the search space, from any run's report.md: MACs per layer, the first and last layers fixed.
