@@ -4,7 +4,9 @@
 #        libFuzzer runtimes, for tools/sanitize.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(g++ meson ninja-build pkg-config python3 binutils libtorch-dev libboost-dev libboost-filesystem-dev
+# cmake: meson finds Debian's doctest-dev through its CMake config files only (it ships no .pc file).
+# ccache: meson uses it when present, so a second build of a checkout is fast.
+packages=(g++ meson ninja-build cmake ccache pkg-config python3 binutils libtorch-dev libboost-dev libboost-filesystem-dev
           libboost-program-options-dev libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev zlib1g-dev libturbojpeg0-dev
           libopenblas0-pthread dataset-fashion-mnist)
 deps_only=0
