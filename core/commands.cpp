@@ -11,6 +11,8 @@
 #include "engine.hpp"
 #include "errors.hpp"
 #include "host_schema.hpp"
+#include "launcher.hpp"
+#include "world.hpp"
 #include "pipeline.hpp"
 #include "plugin_host.hpp"
 
@@ -149,6 +151,26 @@ int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
   if (cl.command == "plugins") return plugins(registry, cl.describe);
   for (const auto& s : registry.skipped) log->warn("skipped plugin library {}: {}", s.path, s.reason);
 
+  if (cl.nproc_given) {
+    if (cl.command != "run" && cl.command != "resume")
+      throw InputError("--nproc is for run and resume, not " + cl.command);
+    if (cl.nproc < 1 || cl.nproc > 1024)
+      throw InputError("--nproc must be a number of processes in [1, 1024], got " + std::to_string(cl.nproc));
+    if (world_from_env())
+      throw InputError("--nproc: this process is already a rank of a launched world (RANK/WORLD_SIZE or SLURM "
+                       "variables are set); let that launcher start the processes, or unset them");
+  }
+  if (cl.nproc > 1) {
+    // bad input is told once, here, before any worker starts
+    if (cl.command == "run") {
+      if (cl.pipeline.empty()) throw InputError("run: which pipeline? (saqhost run PIPELINE.toml)");
+      load_pipeline(cl.pipeline, cl.overrides, registry);
+    } else if (cl.pipeline.empty() || !fs::is_directory(cl.pipeline)) {
+      throw InputError("resume: " + (cl.pipeline.empty() ? std::string("which run? (saqhost resume RUN_DIR)")
+                                                         : cl.pipeline + ": no such run directory"));
+    }
+    return launch_local(cl.nproc, cl.worker_args, *log);
+  }
   if (cl.command == "resume") {
     if (cl.pipeline.empty()) throw InputError("resume: which run? (saqhost resume RUN_DIR)");
     return resume_run(cl, registry, log);

@@ -12,6 +12,9 @@ struct CommandLine {
   std::string command, pipeline, describe;
   std::vector<std::string> overrides, plugin_paths;
   bool resume = false;
+  bool nproc_given = false;
+  int nproc = 1;                          ///< --nproc N
+  std::vector<std::string> worker_args;   ///< the arguments without --nproc, for the workers
 };
 
 /// Runs `run`, `resume`, `validate`, `report` or `plugins`; returns the exit status. Throws InputError / RunError.

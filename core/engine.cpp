@@ -12,6 +12,7 @@
 #include <torch/cuda.h>
 
 #include "bops.hpp"
+#include "data_parallel.hpp"
 #include "interrupt.hpp"
 #include "errors.hpp"
 #include "json.hpp"
@@ -44,7 +45,17 @@ Context Session::context() const {
   ctx.build = &builder;
   ctx.data = info;
   ctx.seed = static_cast<std::uint64_t>(pipeline.run->get<std::int64_t>("seed"));
+  ctx.collective = world;
   return ctx;
+}
+
+int Session::interrupt() const { return world ? agreed_interrupt : pending_interrupt(); }
+
+std::string Session::resume_command() const {
+  std::string cmd = "saqhost resume " + dir->path().string();
+  if (world && world->world().launcher == "saqhost --nproc") cmd += " --nproc " + std::to_string(world_size());
+  else if (world) cmd += " (under " + world->world().launcher + ", with " + std::to_string(world_size()) + " processes)";
+  return cmd;
 }
 
 double Session::seconds() const {
@@ -67,6 +78,7 @@ ResumePoint Session::point(std::int64_t stage, std::int64_t epoch, std::int64_t 
   }
   p.consecutive_skipped = consecutive_skipped;
   p.seconds = seconds();
+  p.world_size = world_size();
   return p;
 }
 
@@ -107,6 +119,8 @@ std::string summary_json(const Session& s, double seconds, const std::optional<C
   o.add("parameters", params).add("epochs", s.epochs_trained).add("seconds", seconds);
   o.add("device", s.device.str()).add("threads", static_cast<std::int64_t>(at::get_num_threads()));
   o.add("seed", s.pipeline.run->get<std::int64_t>("seed"));
+  o.add("world_size", static_cast<std::int64_t>(s.world_size()));
+  o.add("global_batch_size", s.pipeline.data->get<std::int64_t>("batch_size") * s.world_size());
   if (costs) o.add("quantizer", s.pipeline.quantizer->use()).raw("bops", cost_json(*costs));
   return o.str() + "\n";
 }
@@ -144,33 +158,71 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
                       const fs::path& resume_dir) {
   const Params& run = *pipeline.run;
   c10::Device device = setup([&] { return pick_device(run); });
+  const auto timeout = std::chrono::milliseconds(static_cast<long long>(run.get<double>("dist_timeout_s") * 1000));
+  std::unique_ptr<GlooCollective> world = join_world(timeout);
+  int local_processes = 1;
+  if (world) {
+    check_same_pipeline(*world, pipeline_fingerprint(pipeline, registry));
+    for (const auto& st : pipeline.stages)
+      if (st->use() == "search")
+        throw InputError(pipeline.file + ": a search stage runs in one process only; run the search without "
+                                         "--nproc/torchrun/srun and train its result (quantizer.rules_file) in parallel");
+    local_processes = world->world().local_world_size;
+    if (world->rank() != 0) {
+      if (log->level() < spdlog::level::warn) log->set_level(spdlog::level::warn);  // rank 0 tells the progress
+      log->set_pattern(fmt::format("[%H:%M:%S] [rank {}] %^%l%$ %v", world->rank()));
+    }
+  }
   std::unique_ptr<ResumeFile> resume;
   std::unique_ptr<RunDir> dir_owner;
-  if (resume_dir.empty()) {
-    dir_owner = std::make_unique<RunDir>(run.get<std::string>("out_dir"), run.get<std::string>("name"));
-  } else {
-    resume = setup([&] { return std::make_unique<ResumeFile>(resume_dir / "checkpoints" / "resume.pt"); });
-    dir_owner = std::make_unique<RunDir>(resume_dir, resume->point().metrics_bytes);
+  fs::path resuming = resume_dir;
+  if (world && world->rank() != 0) {
+    // rank 0 chose the directory (a new one, or the run --resume found): every rank follows it
+    const std::string chosen = world->get("run_dir");
+    if (world->get("resuming") == "1") resuming = chosen;
+    else resuming.clear();
+    dir_owner = std::make_unique<RunDir>(RunDir::observer(chosen));
+  }
+  if (!resuming.empty()) {
+    resume = setup([&] { return std::make_unique<ResumeFile>(resuming / "checkpoints" / "resume.pt"); });
+    const std::int64_t saved_world = resume->point().world_size, now = world ? world->world_size() : 1;
+    if (saved_world != now)
+      throw InputError(fmt::format("{}: its checkpoint was written by a run of {} process{}, this run has {}; resume "
+                                   "it with {}", resuming.string(), saved_world, saved_world == 1 ? "" : "es", now,
+                                   saved_world == 1 ? "one process (no --nproc)" : fmt::format("--nproc {} (or a "
+                                   "torchrun/srun world of {})", saved_world, saved_world)));
+  }
+  if (!dir_owner) {
+    if (resuming.empty()) dir_owner = std::make_unique<RunDir>(run.get<std::string>("out_dir"), run.get<std::string>("name"));
+    else dir_owner = std::make_unique<RunDir>(resuming, resume->point().metrics_bytes);
+    if (world) world->set("resuming", resuming.empty() ? "0" : "1"), world->set("run_dir", dir_owner->path().string());
   }
   RunDir& dir = *dir_owner;
-  auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>((dir.path() / "saqhost.log").string());
-  log->sinks().push_back(file_sink);
+  if (dir.writes()) log->sinks().push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>((dir.path() / "saqhost.log").string()));
   struct DropSink {  // the logger outlives this run; its file sink must not
     spdlog::logger& l;
-    ~DropSink() { l.sinks().pop_back(); }
-  } drop{*log};
+    bool added;
+    ~DropSink() {
+      if (added) l.sinks().pop_back();
+    }
+  } drop{*log, dir.writes()};
   InterruptGuard interrupts;
 
+  // 0 = all cores, shared by the processes of this machine (as torchrun's OMP_NUM_THREADS)
   auto threads = run.get<std::int64_t>("threads");
   at::set_num_threads(threads > 0 ? static_cast<int>(threads)
-                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+                                  : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_processes));
   at::manual_seed(static_cast<std::uint64_t>(run.get<std::int64_t>("seed")));
   log->info("{} {} (device {}, {} threads, seed {})", resume ? "resuming run directory" : "run directory",
             dir.path().string(), device.str(), at::get_num_threads(), run.get<std::int64_t>("seed"));
-  if (!resume) write_text_atomically(dir.path() / "config.resolved.toml", pipeline.resolved_toml());
+  if (world)
+    log->info("data parallel: {} processes ({}), {} on this machine, store at {}:{}", world->world_size(),
+              world->world().launcher, local_processes, world->world().master_addr, world->world().master_port);
+  if (!resume && dir.writes()) write_text_atomically(dir.path() / "config.resolved.toml", pipeline.resolved_toml());
 
   Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), &dir, device};
-  setup([&] { open_events(s, resume != nullptr, resume ? resume->point().events_bytes : 0); });
+  s.world = world.get();
+  if (dir.writes()) setup([&] { open_events(s, resume != nullptr, resume ? resume->point().events_bytes : 0); });
   build_components(s);
   std::int64_t params = 0;
   for (const auto& p : s.model->parameters()) params += p.numel();
@@ -179,7 +231,8 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
   std::optional<CostReport> costs;
   if (s.quantizer) {
     costs = measure_costs(*s.model, s.info, &s.bits);
-    write_text_atomically(dir.path() / "report.md", cost_markdown(*costs, pipeline.run->get<std::string>("name")));
+    if (dir.writes())
+      write_text_atomically(dir.path() / "report.md", cost_markdown(*costs, pipeline.run->get<std::string>("name")));
     log->info("{:.1f} MBOPs with the quantized stages' bits (report.md)", costs->bops / 1e6);
   }
 
@@ -206,6 +259,7 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
     const auto index = static_cast<std::int64_t>(i);
     const bool mid_stage = resume && i == first_stage && resume->point().in_stage;
     setup([&] { prepare_stage(s, stage, index, mid_stage); });
+    if (s.world) broadcast_model(*s.world, *s.model);  // every rank starts the stage from rank 0's model
     if (stage.use() == "train") train(s, stage, index);
     else if (stage.use() == "search") search(s, stage, index);
     else
@@ -213,18 +267,22 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
                std::numeric_limits<double>::quiet_NaN());
     s.resume = nullptr;
     save_resume_point(s, s.point(index + 1, 0, 0, false), nullptr);
-    if (pending_interrupt() && i + 1 < pipeline.stages.size())
-      throw Interrupted(fmt::format("{} after stage {}: checkpoint saved; continue with: saqhost resume {}",
-                                    pending_interrupt() == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
-                                    index, dir.path().string()),
-                        pending_interrupt());
+    if (s.world) s.agreed_interrupt = agree_on_interrupt(s.world);
+    if (s.interrupt() && i + 1 < pipeline.stages.size())
+      throw Interrupted(fmt::format("{} after stage {}: checkpoint saved; continue with: {}",
+                                    s.interrupt() == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+                                    index, s.resume_command()),
+                        s.interrupt());
   }
   save_checkpoint(s, "final");
   if (s.quantizer) costs = measure_costs(*s.model, s.info, &s.bits);  // a search stage may have changed the bits
   const double seconds = s.seconds();
-  write_text_atomically(dir.path() / "summary.json", summary_json(s, seconds, costs));
-  std::error_code ec;
-  fs::remove(dir.checkpoint("resume.pt"), ec);  // the run is complete: final.pt and summary.json say so
+  if (dir.writes()) {
+    write_text_atomically(dir.path() / "summary.json", summary_json(s, seconds, costs));
+    std::error_code ec;
+    fs::remove(dir.checkpoint("resume.pt"), ec);  // the run is complete: final.pt and summary.json say so
+  }
+  if (s.world) s.world->barrier();  // no rank leaves (closing its connections) before rank 0 has written
   if (s.last_test)
     log->info("done in {:.1f} s: test top1 {:.2f}% top5 {:.2f}%; results in {}", seconds, s.last_test->top1,
               s.last_test->top5, dir.path().string());

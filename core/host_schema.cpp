@@ -11,7 +11,10 @@ Schema run_schema() {
   s.string("out_dir", "runs", "folder that holds run directories");
   s.integer("seed", 0, "seed of model initialisation, data order and augmentation").min(0);
   s.choice("device", "auto", {"auto", "cpu", "cuda"}, "auto = cuda when this LibTorch has it, else cpu");
-  s.integer("threads", 0, "intra-op threads; 0 = all cores").min(0).max(4096);
+  s.integer("threads", 0, "intra-op threads; 0 = all cores (shared by the data-parallel processes of a machine)")
+      .min(0).max(4096);
+  s.real("dist_timeout_s", 300, "data parallel: seconds a rank waits for the others (rendezvous, each collective)")
+      .above(0).max(86400);
   s.boolean("tensorboard", true, "write TensorBoard event files to <run>/tensorboard/ (every metric, clip values)");
   s.integer("checkpoint_every", 200,
             "write the resume checkpoint every N training steps (and at every epoch end); 0 = epoch ends only")

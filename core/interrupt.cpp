@@ -34,9 +34,17 @@ InterruptGuard::~InterruptGuard() {
 
 int pending_interrupt() { return g_signal; }
 
+void note_interrupt(int sig) {
+  if (!g_signal) g_signal = sig;
+}
+
 void maybe_kill_after_step(long long steps_done_here) {
   static const char* at = std::getenv("SAQ_FAULT_AFTER_STEP");
   if (!at || std::atoll(at) != steps_done_here) return;
+  // SAQ_FAULT_RANK=r: only data-parallel rank r (RANK) faults; the others go on
+  static const char* only = std::getenv("SAQ_FAULT_RANK");
+  static const char* rank = std::getenv("RANK");
+  if (only && std::string(only) != (rank ? rank : "0")) return;
   const char* sig = std::getenv("SAQ_FAULT_SIGNAL");
   const std::string name = sig ? sig : "KILL";
   std::raise(name == "TERM" ? SIGTERM : name == "INT" ? SIGINT : SIGKILL);

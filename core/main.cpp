@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "launcher.hpp"
 #include "errors.hpp"
 
 namespace po = boost::program_options;
@@ -21,6 +22,7 @@ const char* kUsage =
     "  run PIPELINE.toml [--set key=value]...    train and evaluate; results in runs/<name>/\n"
     "  run PIPELINE.toml --resume                continue this pipeline's latest unfinished run (or start one)\n"
     "  resume RUN_DIR                            continue a stopped run from its last checkpoint\n"
+    "  run|resume ... --nproc N                  data parallel on N local processes (torchrun and srun work too)\n"
     "  validate PIPELINE.toml [--set key=value]... check a pipeline without running it\n"
     "  report PIPELINE.toml [--set key=value]...   per-layer bits, BOPs and memory footprint, without training\n"
     "  plugins [--describe NAME]                 list components, or one component's parameters\n"
@@ -38,6 +40,7 @@ int dispatch(int argc, char** argv) {
        "also load plugins from this folder or file (searched before $SAQ_PLUGIN_PATH)")
       ("describe", po::value<std::string>(), "plugins: print the parameters of this component")
       ("resume", "run: continue the latest unfinished run of this pipeline instead of starting a new one")
+      ("nproc", po::value<int>(), "run/resume: train data-parallel on N processes of this machine")
       ("quiet,q", "log warnings and errors only");
   po::options_description hidden;
   hidden.add_options()("command", po::value<std::string>())("pipeline", po::value<std::string>());
@@ -76,6 +79,9 @@ int dispatch(int argc, char** argv) {
   cl.plugin_paths = list("plugin-path");
   cl.describe = vm.count("describe") ? vm["describe"].as<std::string>() : "";
   cl.resume = vm.count("resume") > 0;
+  cl.nproc_given = vm.count("nproc") > 0;
+  if (cl.nproc_given) cl.nproc = vm["nproc"].as<int>();
+  cl.worker_args = without_nproc(argc, argv);
 
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto log = std::make_shared<spdlog::logger>("saqhost", console);
@@ -87,17 +93,25 @@ int dispatch(int argc, char** argv) {
 
 }  // namespace
 
+/// "saqhost", or "saqhost (rank N)" in a data-parallel worker other than rank 0: whose error it is.
+std::string who() {
+  const char* rank = std::getenv("RANK");
+  const char* world = std::getenv("WORLD_SIZE");
+  if (!rank || !world || std::atoi(world) <= 1 || std::string(rank) == "0") return "saqhost";
+  return std::string("saqhost (rank ") + rank + ")";
+}
+
 int main(int argc, char** argv) {
   try {
     return dispatch(argc, argv);
   } catch (const InputError& e) {
-    std::cerr << "saqhost: error: " << e.what() << "\n";
+    std::cerr << who() << ": error: " << e.what() << "\n";
     return 2;
   } catch (const Interrupted& e) {
-    std::cerr << "saqhost: " << e.what() << "\n";
+    std::cerr << who() << ": " << e.what() << "\n";
     return 128 + e.signal;
   } catch (const std::exception& e) {
-    std::cerr << "saqhost: error: " << e.what() << "\n";
+    std::cerr << who() << ": error: " << e.what() << "\n";
     return 1;
   }
 }

@@ -66,6 +66,7 @@ void save_resume(const std::filesystem::path& path, const ResumePoint& p, const 
     put(a, "events_bytes", static_cast<std::int64_t>(p.events_bytes));
     put(a, "consecutive_skipped", p.consecutive_skipped);
     put(a, "seconds", p.seconds);
+    put(a, "world_size", p.world_size);
     {
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
@@ -117,6 +118,8 @@ ResumeFile::ResumeFile(const std::filesystem::path& path)
   p.events_bytes = static_cast<std::uint64_t>(r.i("events_bytes"));
   p.consecutive_skipped = r.i("consecutive_skipped");
   p.seconds = r.d("seconds");
+  at::Tensor world;
+  p.world_size = archive_->try_read("world_size", world) ? world.item<std::int64_t>() : 1;
 }
 
 ResumeFile::~ResumeFile() = default;

@@ -41,6 +41,7 @@ struct ResumePoint {
   std::uint64_t metrics_bytes = 0, events_bytes = 0;
   std::int64_t consecutive_skipped = 0;
   double seconds = 0;  ///< wall time of the run before this point
+  std::int64_t world_size = 1;  ///< processes of the run that wrote it (a resume must use as many)
 };
 
 /// Writes the resume checkpoint atomically; `optimizer` is null at a stage boundary.

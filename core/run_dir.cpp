@@ -78,7 +78,15 @@ RunDir::RunDir(const fs::path& existing, std::uint64_t metrics_bytes) : path_(ex
   if (!metrics_) throw InputError("cannot write in " + path_.string());
 }
 
+RunDir RunDir::observer(const fs::path& path) {
+  RunDir d;
+  d.path_ = path;
+  d.writes_ = false;
+  return d;
+}
+
 void RunDir::metrics(const std::string& json_line) {
+  if (!writes_) return;
   metrics_ << json_line << '\n';
   metrics_bytes_ += json_line.size() + 1;
   metrics_.flush();

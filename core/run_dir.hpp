@@ -20,6 +20,10 @@ class RunDir {
   /// Reopens the run directory `existing` to resume it: metrics.jsonl is cut back to its first `metrics_bytes`
   /// bytes, the lines a killed run wrote after its last checkpoint (the resumed run writes them again).
   RunDir(const std::filesystem::path& existing, std::uint64_t metrics_bytes);
+  /// The run directory as a data-parallel rank other than 0 sees it: it names `path` and writes nothing.
+  static RunDir observer(const std::filesystem::path& path);
+  /// False for an observer.
+  bool writes() const { return writes_; }
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path checkpoint(const std::string& name) const { return path_ / "checkpoints" / name; }
   /// Appends one line to metrics.jsonl, flushed at once.
@@ -31,6 +35,8 @@ class RunDir {
   std::filesystem::path path_;
   std::ofstream metrics_;
   std::uint64_t metrics_bytes_ = 0;
+  bool writes_ = true;
+  RunDir() = default;
 };
 
 }  // namespace saq::host

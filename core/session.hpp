@@ -9,6 +9,7 @@
 
 #include <saq/registrar.hpp>
 
+#include "gloo_collective.hpp"
 #include "pipeline.hpp"
 #include "quantize.hpp"
 #include "registry.hpp"
@@ -66,6 +67,16 @@ struct Session {
   std::int64_t consecutive_skipped = 0;    ///< non-finite steps skipped in a row
   double seconds_before = 0;               ///< wall time of the run before it was resumed
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  GlooCollective* world = nullptr;  ///< the ranks of a data-parallel run; null in a single process
+  int agreed_interrupt = 0;         ///< data parallel: the signal the ranks agreed on at the last step
+
+  /// Rank 0 (or the only process): the one that writes the run directory.
+  bool writes() const { return !world || world->rank() == 0; }
+  int world_size() const { return world ? world->world_size() : 1; }
+  /// The signal to stop at: in a data-parallel run the one every rank agreed on, else the pending one.
+  int interrupt() const;
+  /// "saqhost resume DIR" (with --nproc N for a run started by saqhost's launcher).
+  std::string resume_command() const;
 
   Context context() const;
   /// Seconds the run has taken, across resumes.

@@ -1,12 +1,15 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <limits>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
 #include "checkpoint.hpp"
+#include "comm_stats.hpp"
+#include "data_parallel.hpp"
 #include "errors.hpp"
 #include "interrupt.hpp"
 #include "json.hpp"
@@ -41,6 +44,8 @@ StageSetup set_up(Session& s, const Params& stage) {
   st.spec.batch_size = s.pipeline.data->get<std::int64_t>("batch_size");
   st.spec.train = true;
   st.spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
+  st.spec.rank = s.world ? s.world->rank() : 0;
+  st.spec.world_size = s.world_size();
   const Params& op = stage.has("optimizer") ? stage.child("optimizer") : *s.pipeline.optimizer;
   st.opt_name = op.use();
   try {
@@ -63,12 +68,60 @@ StageSetup set_up(Session& s, const Params& stage) {
 }
 
 [[noreturn]] void stop_interrupted(const Session& s, std::int64_t index, std::int64_t epoch, std::int64_t step) {
-  const int sig = pending_interrupt();
-  throw Interrupted(fmt::format("{} at stage {}, epoch {}, step {}: checkpoint saved; continue with: saqhost resume {}",
+  const int sig = s.interrupt();
+  throw Interrupted(fmt::format("{} at stage {}, epoch {}, step {}: checkpoint saved; continue with: {}",
                                 sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)", index, epoch + 1,
-                                step, s.dir->path().string()),
+                                step, s.resume_command()),
                     sig);
 }
+
+/// Test hook (SAQ_TEST_WEIGHT_DIGEST): every rank logs a digest of its parameters and buffers after each step,
+/// at warning level so that ranks other than 0 print it too.
+void log_weight_digest(const Session& s, std::int64_t step) {
+  at::NoGradGuard no_grad;
+  double d = 0;
+  std::int64_t k = 0;
+  for (const auto& t : s.model->parameters()) d += t.to(at::kDouble).sum().item<double>() * static_cast<double>(++k);
+  for (const auto& t : s.model->buffers()) d += t.to(at::kDouble).sum().item<double>() * static_cast<double>(++k);
+  s.log.warn("weight digest after step {}: {:.17g}", step, d);
+}
+
+/// Data parallel: this epoch's time and bytes in collectives per step, as a "comm" metrics line and a log line.
+void record_communication(Session& s, std::int64_t index, std::int64_t epoch, CommStats& since,
+                          const EpochTotals& totals) {
+  const CommStats now = comm_stats();
+  const double steps = std::max<double>(1.0, static_cast<double>(totals.seen > 0 ? totals.seen : 1) /
+                                                 static_cast<double>(s.pipeline.data->get<std::int64_t>("batch_size") *
+                                                                     s.world_size()));
+  const double ms = 1000.0 * (now.seconds - since.seconds) / steps;
+  const double bytes = static_cast<double>(now.bytes - since.bytes) / steps;
+  const double step_ms = totals.ms_sum / steps;
+  record(s, index, epoch + 1, -1, "comm",
+         {{"comm_ms_per_step", ms}, {"comm_bytes_per_step", bytes}, {"step_ms", step_ms},
+          {"comm_fraction", step_ms > 0 ? ms / step_ms : 0.0},
+          {"comm_bytes_per_s", ms > 0 ? bytes / (ms / 1000.0) : 0.0}});
+  s.log.info("stage {} epoch {}: collectives {:.2f} ms per step ({:.1f}% of the step), {:.2f} MB per step at {:.0f} MB/s",
+             index, epoch + 1, ms, step_ms > 0 ? 100.0 * ms / step_ms : 0.0, bytes / 1e6,
+             ms > 0 ? bytes / 1e6 / (ms / 1000.0) : 0.0);
+  since = now;
+}
+
+/// What one step measured on this rank; in a data-parallel run summed over the ranks (one small all-reduce),
+/// so that every rank logs, skips and stops alike.
+struct StepNumbers {
+  double loss_sum = 0, samples = 0, top1 = 0, top5 = 0, sharpness_sum = 0, sharpness_ranks = 0, eps_sum = 0;
+  double sigint = 0, sigterm = 0;
+  void sum(Session& s) {
+    if (!s.world) return;
+    sigint = pending_interrupt() == SIGINT, sigterm = pending_interrupt() == SIGTERM;
+    std::vector<double> v{loss_sum, samples, top1, top5, sharpness_sum, sharpness_ranks, eps_sum, sigint, sigterm};
+    sum_over_ranks(*s.world, v);
+    loss_sum = v[0], samples = v[1], top1 = v[2], top5 = v[3], sharpness_sum = v[4], sharpness_ranks = v[5];
+    eps_sum = v[6], sigint = v[7], sigterm = v[8];
+    s.agreed_interrupt = sigint > 0 ? SIGINT : sigterm > 0 ? SIGTERM : 0;
+    if (s.agreed_interrupt) note_interrupt(s.agreed_interrupt);
+  }
+};
 
 }  // namespace
 
@@ -101,10 +154,16 @@ void train(Session& s, const Params& stage, std::int64_t index) {
     first_epoch = p.epoch, first_step = p.step, totals = p.totals;
     s.log.info("stage {}: resuming at epoch {}, step {}", index, p.epoch + 1, p.step);
   }
-  s.log.info("stage {} (train): {} epochs x {} steps, batch {}, optimizer '{}'", index, epochs, steps,
-             st.spec.batch_size, st.opt_name);
+  if (s.world)
+    s.log.info("stage {} (train): {} epochs x {} steps, batch {} per process x {} processes = {} global, optimizer '{}'",
+               index, epochs, steps, st.spec.batch_size, s.world_size(), st.spec.batch_size * s.world_size(), st.opt_name);
+  else
+    s.log.info("stage {} (train): {} epochs x {} steps, batch {}, optimizer '{}'", index, epochs, steps,
+               st.spec.batch_size, st.opt_name);
+  bool first_step_of_stage = true;
 
   s.model->train();
+  CommStats comm_at_epoch_start = comm_stats();
   for (std::int64_t epoch = first_epoch; epoch < epochs; ++epoch) {
     const std::int64_t step0 = epoch == first_epoch ? first_step : 0;
     if (epoch != first_epoch) totals = EpochTotals{};
@@ -136,6 +195,31 @@ void train(Session& s, const Params& stage, std::int64_t index) {
       }
       const double ms = ms_since(t0);
       const std::int64_t global_step = epoch * steps + step + 1;
+      StepNumbers num;
+      if (bad.empty()) {
+        num.samples = static_cast<double>(y.size(0));
+        num.loss_sum = r.loss * num.samples;
+        if (std::isfinite(r.sharpness)) num.sharpness_sum = r.sharpness, num.sharpness_ranks = 1;
+        num.eps_sum = r.perturbation_norm;
+        if (clean_logits.defined()) {
+          Correct c = count_correct(clean_logits, y);
+          num.top1 = static_cast<double>(c.top1), num.top5 = static_cast<double>(c.top5);
+        }
+      } else {
+        num.loss_sum = std::numeric_limits<double>::quiet_NaN();
+      }
+      num.sum(s);
+      if (s.world && bad.empty() && !std::isfinite(num.loss_sum)) bad = "the loss is not finite on a rank", applied = true;
+      if (s.world && bad.empty()) {
+        // the numbers of the global batch; BatchNorm statistics (and, after the first step, the state data-driven
+        // quantizer initialisation set from each rank's own batch) follow rank 0's
+        r.loss = num.loss_sum / num.samples;
+        r.sharpness = num.sharpness_ranks > 0 ? num.sharpness_sum / num.sharpness_ranks : r.sharpness;
+        r.perturbation_norm = num.eps_sum / s.world_size();
+        if (first_step_of_stage) broadcast_model(*s.world, *s.model);
+        else broadcast_buffers(*s.world, *s.model);
+      }
+      first_step_of_stage = false;
       if (!bad.empty()) {
         if (!skip_nonfinite || applied || ++s.consecutive_skipped > max_skipped)
           throw RunError(fmt::format("non-finite loss or gradients at stage {}, epoch {}, step {} ({}){}; the last "
@@ -151,17 +235,14 @@ void train(Session& s, const Params& stage, std::int64_t index) {
                            .add("split", "skipped_step").add("reason", bad).str());
       } else {
         s.consecutive_skipped = 0;
-        const std::int64_t n = y.size(0);
+        const auto n = static_cast<std::int64_t>(num.samples);
         totals.loss_sum += r.loss * static_cast<double>(n);
         totals.rho = r.rho;
         if (std::isfinite(r.sharpness)) totals.sharpness_sum += r.sharpness, ++totals.sharpness_steps;
         totals.ms_sum += ms;
         totals.seen += n;
-        if (clean_logits.defined()) {
-          Correct c = count_correct(clean_logits, y);
-          totals.top1 += c.top1;
-          totals.top5 += c.top5;
-        }
+        totals.top1 += static_cast<std::int64_t>(num.top1);
+        totals.top5 += static_cast<std::int64_t>(num.top5);
         if (log_every > 0 && (step + 1) % log_every == 0) {
           if (bar) bar->clear();
           else
@@ -174,32 +255,36 @@ void train(Session& s, const Params& stage, std::int64_t index) {
         if (bar) bar->update(step + 1, totals.seen, r.loss);
       }
       const bool epoch_end = step + 1 == steps;
-      if (!epoch_end && (pending_interrupt() || (checkpoint_every > 0 && global_step % checkpoint_every == 0)))
+      if (!epoch_end && (s.interrupt() || (checkpoint_every > 0 && global_step % checkpoint_every == 0)))
         save_resume_point(s, s.point(index, epoch, step + 1, true, totals), &opt);
+      if (s.world && std::getenv("SAQ_TEST_WEIGHT_DIGEST")) log_weight_digest(s, global_step);
       maybe_kill_after_step(++s.steps_here);
-      if (!epoch_end && pending_interrupt()) stop_interrupted(s, index, epoch, step + 1);
+      if (!epoch_end && s.interrupt()) stop_interrupted(s, index, epoch, step + 1);
     }
     if (bar) bar->finish();
     if (totals.seen == 0 && totals.skipped == 0) throw RunError("the training split gave no batches");
     record_epoch(s, index, epoch, epochs, steps, totals, opt.lr());
+    if (s.world) record_communication(s, index, epoch, comm_at_epoch_start, totals);
     record_quantizer_state(s, index, (epoch + 1) * steps);
     ++s.epochs_trained;
     const bool last = epoch + 1 == epochs;
     if (last || (eval_every > 0 && (epoch + 1) % eval_every == 0)) evaluate(s, "test", 0, index, epoch + 1, opt.lr());
     if (!last) {
       save_resume_point(s, s.point(index, epoch + 1, 0, true), &opt);
-      if (pending_interrupt()) stop_interrupted(s, index, epoch + 1, 0);
+      if (s.interrupt()) stop_interrupted(s, index, epoch + 1, 0);
     }
   }
   save_checkpoint(s, "stage" + std::to_string(index));
 }
 
 void save_checkpoint(const Session& s, const std::string& stem) {
+  if (!s.writes()) return;
   save_weights(*s.model, s.dir->checkpoint(stem + ".pt"));
   save_state_dict(*s.model, s.dir->checkpoint(stem + ".pth"));
 }
 
 void save_resume_point(const Session& s, const ResumePoint& point, const Optimizer* optimizer) {
+  if (!s.writes()) return;
   save_resume(s.dir->checkpoint("resume.pt"), point, *s.model, optimizer);
 }
 
@@ -207,7 +292,7 @@ void prepare_stage(Session& s, const Params& stage, std::int64_t index, bool res
   const bool quantized = s.quantizer && (!stage.has("quantized") || stage.get<bool>("quantized"));
   if (quantized) attach_quantizers(*s.model, *s.quantizer);  // a no-op for layers that have them
   const std::string init = stage.get<std::string>("init");
-  if (!init.empty() && !resumed) {
+  if (!init.empty() && !resumed && s.writes()) {  // the other ranks get rank 0's weights by broadcast
     bool own = init.rfind("stage", 0) == 0 && init.find('/') == std::string::npos;
     std::filesystem::path file = own ? s.dir->checkpoint(init + ".pt") : std::filesystem::path(init);
     if (!std::filesystem::exists(file)) stage.fail("init", file.string() + ": no such checkpoint");

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # ccache: meson uses it when present, so a second build of a checkout is fast.
 packages=(g++ meson ninja-build cmake ccache pkg-config python3 binutils libtorch-dev libboost-dev libboost-filesystem-dev
           libboost-program-options-dev libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev zlib1g-dev libturbojpeg0-dev
-          libopenblas0-pthread dataset-fashion-mnist)
+          libopenblas0-pthread dataset-fashion-mnist
+          libgloo-dev python3-torch)   # gloo: c10d data parallel; python3-torch: torchrun for its test
 deps_only=0
 for arg in "$@"; do
   case $arg in

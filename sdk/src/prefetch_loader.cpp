@@ -61,7 +61,7 @@ class PrefetchLoader final : public Loader {
         lut_[c * 256 + v] = static_cast<float>((v / 255.0 - norm.mean[c]) / norm.std[c]);
     workers_ = options.workers > 0 ? options.workers : default_workers();
     depth_ = std::max(options.prefetch > 0 ? options.prefetch : 2 * workers_, workers_);
-    batches_ = spec.drop_last ? count_ / spec.batch_size : (count_ + spec.batch_size - 1) / spec.batch_size;
+    batches_ = sliced_batches(spec, count_);
   }
 
   ~PrefetchLoader() override {
@@ -153,8 +153,8 @@ class PrefetchLoader final : public Loader {
   }
 
   Slot build(std::int64_t k, const std::vector<std::int64_t>& order, std::int64_t epoch, std::uint64_t gen) {
-    const std::int64_t first = k * spec_.batch_size;
-    const std::int64_t n = std::min(spec_.batch_size, count_ - first);
+    const BatchSlice share = batch_slice(spec_, count_, k);
+    const std::int64_t first = share.first, n = share.count;
     Slot slot;
     slot.x = batch_buffer(n);
     slot.y = at::empty({n}, at::kLong);

@@ -31,13 +31,12 @@ class TensorLoader final : public Loader {
       throw std::invalid_argument("normalisation needs " + std::to_string(channels) + " means and stds");
     mean_ = at::tensor(std::vector<float>(norm.mean.begin(), norm.mean.end())).view({1, channels, 1, 1});
     inv_std_ = at::tensor(std::vector<float>(norm.std.begin(), norm.std.end())).reciprocal().view({1, channels, 1, 1});
+    batches_ = sliced_batches(spec, count_);
     start_epoch(0, 0);
   }
 
   std::int64_t num_samples() const override { return count_; }
-  std::int64_t num_batches() const override {
-    return spec_.drop_last ? count_ / spec_.batch_size : (count_ + spec_.batch_size - 1) / spec_.batch_size;
-  }
+  std::int64_t num_batches() const override { return batches_; }
 
   void start_epoch(std::int64_t epoch, std::int64_t first_batch) override {
     if (first_batch < 0) throw std::invalid_argument("start_epoch: first_batch must be >= 0, got " + std::to_string(first_batch));
@@ -48,19 +47,18 @@ class TensorLoader final : public Loader {
       SplitMix rng(SplitMix::mix(spec_.seed, static_cast<std::uint64_t>(epoch)));
       for (std::int64_t i = count_ - 1; i > 0; --i) std::swap(order_[i], order_[rng.below(i + 1)]);
     }
-    pos_ = std::min(first_batch * spec_.batch_size, count_);
+    next_batch_ = std::min(first_batch, batches_);
   }
 
   bool next(Batch& out) override {
-    std::int64_t remaining = count_ - pos_;
-    if (remaining <= 0 || (spec_.drop_last && remaining < spec_.batch_size)) return false;
-    std::int64_t n = std::min(spec_.batch_size, remaining);
-    at::Tensor idx = at::from_blob(order_.data() + pos_, {n}, at::kLong).clone();
+    if (next_batch_ >= batches_) return false;
+    const BatchSlice slice = batch_slice(spec_, count_, next_batch_++);
+    at::Tensor idx = at::from_blob(order_.data() + slice.first, {slice.count}, at::kLong).clone();
     at::Tensor images = data_->images.index_select(0, idx).contiguous();
-    if (spec_.train && (augment_.pad > 0 || augment_.flip)) images = augmented(images, pos_);
+    // keyed on the position in the epoch's order: a rank's share is augmented as one process would augment it
+    if (spec_.train && (augment_.pad > 0 || augment_.flip)) images = augmented(images, slice.first);
     out.x = images.to(at::kFloat).mul_(1.0 / 255).sub_(mean_).mul_(inv_std_);
     out.y = data_->labels.index_select(0, idx);
-    pos_ += n;
     return true;
   }
 
@@ -99,7 +97,7 @@ class TensorLoader final : public Loader {
   LoaderSpec spec_;
   Augment augment_;
   at::Tensor mean_, inv_std_;
-  std::int64_t begin_ = 0, count_ = 0, pos_ = 0, epoch_ = 0;
+  std::int64_t begin_ = 0, count_ = 0, batches_ = 0, next_batch_ = 0, epoch_ = 0;
   std::vector<std::int64_t> order_;
 };
 

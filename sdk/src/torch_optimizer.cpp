@@ -20,7 +20,8 @@ void check_finite_gradients(const std::vector<at::Tensor>& params) {
   if (!std::isfinite(total)) throw NonFiniteError("a gradient holds NaN or Inf (their sum is " + std::to_string(total) + ")");
 }
 
-TorchOptimizer::TorchOptimizer(std::unique_ptr<torch::optim::Optimizer> impl) : impl_(std::move(impl)) {
+TorchOptimizer::TorchOptimizer(std::unique_ptr<torch::optim::Optimizer> impl, Collective* collective)
+    : impl_(std::move(impl)), collective_(collective) {
   for (auto& g : impl_->param_groups()) base_lrs_.push_back(g.options().get_lr());
 }
 
@@ -37,6 +38,8 @@ StepResult TorchOptimizer::step(const LossFn& loss_fn) {
 void TorchOptimizer::apply_gradients() {
   std::vector<at::Tensor> params;
   for (const auto& g : impl_->param_groups()) params.insert(params.end(), g.params().begin(), g.params().end());
+  // After the average a NaN on one rank is a NaN on all: every rank skips (or stops at) the same step.
+  if (collective_) average_gradients(*collective_, params);
   check_finite_gradients(params);
   impl_->step();
 }

@@ -1,5 +1,7 @@
 // A small VGG-style CNN for 28×28 inputs:
 //   [conv3×3(w) BN ReLU] ×2 → maxpool → [conv3×3(2w) BN ReLU] ×2 → maxpool → global avg pool → fc.
+// batch_norm = false drops the BN layers: a model whose gradient is a plain mean over the samples of a batch
+// (data-parallel equivalence is exact for it).
 #include <ATen/ATen.h>
 
 #include <saq/sdk.hpp>
@@ -17,7 +19,7 @@ class SmallCnn final : public Model {
       std::int64_t out = i < 2 ? w : 2 * w;
       std::string n = std::to_string(i + 1);
       convs_.push_back(conv2d(*this, "conv" + n, {in, out, 3, 1, 1}));
-      bns_.push_back(batch_norm2d(*this, "bn" + n, out));
+      if (p.get<bool>("batch_norm")) bns_.push_back(batch_norm2d(*this, "bn" + n, out));
       in = out;
     }
     fc_ = linear(*this, "fc", in, ctx.data.num_classes);
@@ -27,13 +29,15 @@ class SmallCnn final : public Model {
     Schema s;
     s.integer("width", 32, "channels of the first two convolutions (the last two have twice as many)").min(1);
     s.real("dropout", 0.0, "dropout before the classifier").min(0).below(1);
+    s.boolean("batch_norm", true, "BatchNorm after each convolution");
     return s;
   }
 
   at::Tensor forward(const at::Tensor& input) override {
     at::Tensor x = input;
     for (size_t i = 0; i < convs_.size(); ++i) {
-      x = at::relu(bns_[i]->forward(convs_[i]->forward(x)));
+      x = convs_[i]->forward(x);
+      x = at::relu(bns_.empty() ? x : bns_[i]->forward(x));
       if (i % 2 == 1) x = at::max_pool2d(x, {2, 2});
     }
     x = x.mean({2, 3});

@@ -63,6 +63,8 @@ SharpnessAware::SharpnessAware(const Params& p, const Context& ctx, Variant vari
       single_pass_(p.get<bool>("single_pass_when_zero")),
       freeze_bn_(p.get<std::string>("bn_second_pass") == "freeze"),
       rho_now_(rho_),
+      sync_perturbation_(p.get<bool>("sync_perturbation")),
+      collective_(ctx.collective),
       seed_(SplitMix::mix(ctx.seed, 0x5a3)),
       rng_(seed_) {
   if (variant == Variant::Asam) eta_ = p.get<double>("eta");
@@ -86,6 +88,9 @@ Schema SharpnessAware::schema(Variant variant) {
   s.real("rho_final", 0.0, "linear/cosine: ρ at the end of training").min(0);
   s.real("rho_warmup_epochs", 0.0, "epochs at ρ = 0 before the schedule starts").min(0);
   s.boolean("single_pass_when_zero", true, "at ρ = 0 take the base optimizer's step alone (one pass)");
+  s.boolean("sync_perturbation", false,
+            "data parallel: average the first pass's gradient over the ranks (one ε per global batch); by default "
+            "each rank perturbs with its own (m-sharpness, as the SAM paper and the official SAQ code)");
   if (variant == Variant::Asam) s.real("eta", 0.01, "ASAM's η in T = |w| + η").min(0);
   if (variant == Variant::Esam) {
     s.real("beta", 0.5, "probability that a tensor is perturbed (stochastic weight perturbation)").above(0).max(1);
@@ -132,6 +137,11 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
 
   // 2. ε from one global norm
   at::NoGradGuard no_grad;
+  if (sync_perturbation_ && collective_ && collective_->world_size() > 1) {
+    for (size_t i = 0; i < grads.size(); ++i)
+      if (!grads[i].defined()) grads[i] = at::zeros_like(inputs[i]);
+    average_tensors(*collective_, grads);
+  }
   const bool adaptive = variant_ == Variant::Asam;
   // Per-tensor sums stay tensors and are read once: one host sync per norm, not one per tensor.
   std::vector<at::Tensor> squares;

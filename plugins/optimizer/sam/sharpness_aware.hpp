@@ -16,6 +16,8 @@ namespace saq::plugins {
 ///         γ < 1 the second pass uses the ⌊γ·B⌋ samples whose loss rose most under ε (data selection)
 /// then the base optimizer steps with the gradient at the perturbed point, after every perturbed tensor is
 /// restored by copy (quantized weights: the layer drops ε; latent weights never move in SAQ mode).
+/// Data parallel: the first pass is local to each rank (its own ε from its own shard, m-sharpness) unless
+/// sync_perturbation averages g over the ranks first; the base optimizer averages the second pass's gradient.
 class SharpnessAware : public Optimizer {
  public:
   enum class Variant { Sam, Asam, Esam };
@@ -40,7 +42,8 @@ class SharpnessAware : public Optimizer {
   TargetFinder targets_;
   double rho_, rho_final_, warmup_epochs_, eta_ = 0, beta_ = 1, gamma_ = 1;
   std::string rho_schedule_;
-  bool single_pass_, freeze_bn_;
+  bool single_pass_, freeze_bn_, sync_perturbation_;
+  Collective* collective_;  ///< null in a single process; the first pass is local unless sync_perturbation_
   double rho_now_;
   std::uint64_t seed_;
   SplitMix rng_;  ///< ESAM's draws, reseeded from (seed, step) each step so a resumed run draws the same

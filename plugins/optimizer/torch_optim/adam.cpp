@@ -30,14 +30,14 @@ Schema adam_schema(double weight_decay, const char* decay_doc) {
 Adam::Adam(const Params& p, const Context& ctx)
     : TorchOptimizer(std::make_unique<torch::optim::Adam>(
           torch_groups(ctx.groups, adam_options<torch::optim::AdamOptions>(p)),
-          adam_options<torch::optim::AdamOptions>(p))) {}
+          adam_options<torch::optim::AdamOptions>(p)), ctx.collective) {}
 
 Schema Adam::schema() { return adam_schema(0.0, "L2 penalty added to the gradient"); }
 
 AdamW::AdamW(const Params& p, const Context& ctx)
     : TorchOptimizer(std::make_unique<torch::optim::AdamW>(
           torch_groups(ctx.groups, adam_options<torch::optim::AdamWOptions>(p)),
-          adam_options<torch::optim::AdamWOptions>(p))) {}
+          adam_options<torch::optim::AdamWOptions>(p)), ctx.collective) {}
 
 Schema AdamW::schema() { return adam_schema(1e-2, "decoupled weight decay"); }
 

@@ -20,7 +20,7 @@ std::unique_ptr<torch::optim::Optimizer> make_sgd(const Params& p, const Context
 }
 }  // namespace
 
-Sgd::Sgd(const Params& p, const Context& ctx) : TorchOptimizer(make_sgd(p, ctx)) {}
+Sgd::Sgd(const Params& p, const Context& ctx) : TorchOptimizer(make_sgd(p, ctx), ctx.collective) {}
 
 Schema Sgd::schema() {
   Schema s;

@@ -32,7 +32,22 @@ struct LoaderSpec {
   std::uint64_t seed = 0;
   std::int64_t begin = 0;  ///< a sub-range [begin, end) of the split; end < 0 = to the end
   std::int64_t end = -1;
+  /// Data parallelism: batch k of rank r is the r-th share of the global batch k (world_size × batch_size
+  /// samples of the epoch's order), so W ranks see together what one process with batch W·B sees.
+  std::int64_t rank = 0, world_size = 1;
 };
+
+/// Where batch k of one rank lies in the epoch's order: `count` samples from position `first`.
+struct BatchSlice {
+  std::int64_t first = 0, count = 0;
+};
+
+/// Batches of a loader over `samples` samples: ⌈samples / (W·B)⌉ (⌊⌋ with drop_last); with W > 1 a last global
+/// batch of fewer than W samples is dropped, so that every rank has a sample in every batch it takes.
+SAQ_VISIBLE std::int64_t sliced_batches(const LoaderSpec& spec, std::int64_t samples);
+/// Rank spec.rank's share of global batch k: the global batch split as evenly as possible (sizes differ by at
+/// most one, lower ranks larger). Throws std::invalid_argument for a bad rank or world size.
+SAQ_VISIBLE BatchSlice batch_slice(const LoaderSpec& spec, std::int64_t samples, std::int64_t k);
 
 /// Batches of one split. The order of an epoch is a function of (seed, epoch) alone, so a run can restart
 /// at any batch of any epoch and see the same data.

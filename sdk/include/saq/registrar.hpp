@@ -7,6 +7,7 @@
 
 #include <c10/core/Device.h>
 
+#include <saq/collective.hpp>
 #include <saq/dataset.hpp>
 #include <saq/log.hpp>
 #include <saq/model.hpp>
@@ -38,6 +39,8 @@ struct Context {
   std::vector<ParamGroup> groups;
   std::uint64_t seed = 0;
   std::shared_ptr<Model> model;
+  /// The ranks of a data-parallel run; null in a single process. Optimizers average gradients through it.
+  Collective* collective = nullptr;
 };
 
 template <class I>

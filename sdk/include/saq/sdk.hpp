@@ -1,6 +1,7 @@
 #pragma once
 /// Everything a plugin includes.
 #include <saq/abi.hpp>
+#include <saq/collective.hpp>
 #include <saq/dataset.hpp>
 #include <saq/layers.hpp>
 #include <saq/log.hpp>

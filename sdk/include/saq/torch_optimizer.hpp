@@ -1,17 +1,20 @@
 #pragma once
 /// Adapts a torch::optim optimizer to saq::Optimizer: one forward, one backward of the mean loss, one update.
+/// In a data-parallel run every update first averages the gradients over the ranks (one all-reduce).
 #include <memory>
 #include <vector>
 
 #include <torch/optim/optimizer.h>
 
+#include <saq/collective.hpp>
 #include <saq/optimizer.hpp>
 
 namespace saq {
 
 class SAQ_VISIBLE TorchOptimizer : public Optimizer {
  public:
-  explicit TorchOptimizer(std::unique_ptr<torch::optim::Optimizer> impl);
+  /// `collective`: the run's ranks (Context::collective), null in a single process.
+  explicit TorchOptimizer(std::unique_ptr<torch::optim::Optimizer> impl, Collective* collective = nullptr);
   StepResult step(const LossFn& loss_fn) override;
   void apply_gradients() override;
   void zero_grad() override;
@@ -24,6 +27,7 @@ class SAQ_VISIBLE TorchOptimizer : public Optimizer {
  private:
   std::unique_ptr<torch::optim::Optimizer> impl_;
   std::vector<double> base_lrs_;
+  Collective* collective_;
 };
 
 /// Parameter groups for torch::optim: each ParamGroup with its lr/weight-decay overrides applied to a copy

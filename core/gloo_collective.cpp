@@ -1,0 +1,169 @@
+#define USE_C10D_GLOO  // ProcessGroupGloo.hpp declares the class only under it (Debian's libtorch has Gloo)
+#include "gloo_collective.hpp"
+
+#include <cstdlib>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "comm_stats.hpp"
+#include "errors.hpp"
+
+namespace saq::host {
+
+namespace {
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+c10::intrusive_ptr<c10d::Store> connect_store(const WorldSpec& w, bool server, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions o;
+  o.port = static_cast<std::uint16_t>(w.master_port);
+  o.isServer = server;
+  o.numWorkers = static_cast<std::size_t>(w.world_size);
+  o.waitWorkers = false;
+  o.timeout = timeout;
+  c10::intrusive_ptr<c10d::Store> store;
+  const std::string where = fmt::format("{}:{}", w.master_addr, w.master_port);
+  try {
+    store = c10::make_intrusive<c10d::TCPStore>(w.master_addr, o);
+  } catch (const std::exception& e) {
+    const std::string what = first_line(e.what());
+    if (server)
+      throw InputError(fmt::format("rank 0 cannot host the rendezvous store on {} (MASTER_ADDR:MASTER_PORT): {}; "
+                                   "is the port in use?", where, what));
+    throw InputError(fmt::format("rank {} cannot reach the rendezvous store at {} (MASTER_ADDR:MASTER_PORT) within "
+                                 "{} s: {}", w.rank, where, timeout.count() / 1000, what));
+  }
+  if (!w.store_prefix.empty()) store = c10::make_intrusive<c10d::PrefixStore>(w.store_prefix, store);
+  return c10::make_intrusive<c10d::PrefixStore>("saq", store);
+}
+
+std::string as_string(const std::vector<std::uint8_t>& v) { return std::string(v.begin(), v.end()); }
+
+std::mutex g_stats_mutex;
+CommStats g_stats;
+
+}  // namespace
+
+CommStats comm_stats() {
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  return g_stats;
+}
+
+void count_collective(double seconds, std::uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  g_stats.seconds += seconds;
+  g_stats.bytes += bytes;
+  ++g_stats.calls;
+}
+
+GlooCollective::GlooCollective(const WorldSpec& world, std::chrono::milliseconds timeout)
+    : world_(world), timeout_(timeout) {
+  const bool host_store = !world.agent_store && world.rank == 0;
+  store_ = connect_store(world, host_store, timeout);
+  // Ranks that disagree on the world would wait for each other until the timeout: compare first.
+  set("world_size/" + std::to_string(world.rank), std::to_string(world.world_size));
+  const std::string rank0 = world.rank == 0 ? std::to_string(world.world_size) : get("world_size/0");
+  if (rank0 != std::to_string(world.world_size))
+    throw InputError(fmt::format("rank {} has a world of {} processes, rank 0 of {} (WORLD_SIZE differs between "
+                                 "ranks)", world.rank, world.world_size, rank0));
+  beat_store_ = connect_store(world, false, timeout);
+  beat_ = std::thread([this] { heartbeat(); });
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+  const bool loopback = world.master_addr == "127.0.0.1" || world.master_addr == "localhost";
+  if (ifname && *ifname) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+  else if (loopback) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  else options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  try {
+    group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, world.rank, world.world_size, options);
+  } catch (const std::exception& e) {
+    throw RunError(failure("connecting the process group", e.what()));
+  }
+}
+
+GlooCollective::~GlooCollective() {
+  stop_ = true;
+  if (beat_.joinable()) beat_.join();
+}
+
+void GlooCollective::heartbeat() {
+  const std::string key = "heartbeat/" + std::to_string(world_.rank);
+  try {
+    while (!stop_) {
+      beat_store_->add(key, 1);
+      for (int i = 0; i < 5 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } catch (const std::exception&) {
+    // the store is gone (its host died): the next collective fails and says so
+  }
+}
+
+std::string GlooCollective::failure(const std::string& op, const std::string& what) const {
+  std::string who;
+  try {
+    std::vector<std::int64_t> before(static_cast<size_t>(world_.world_size));
+    for (int r = 0; r < world_.world_size; ++r) before[r] = beat_store_->add("heartbeat/" + std::to_string(r), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    for (int r = 0; r < world_.world_size; ++r)
+      if (r != world_.rank && beat_store_->add("heartbeat/" + std::to_string(r), 0) == before[r])
+        who += (who.empty() ? "" : ", ") + std::to_string(r);
+    who = who.empty() ? "every rank still answers the store" : "rank " + who + " stopped answering (dead or stuck)";
+  } catch (const std::exception&) {
+    who = world_.agent_store ? "the launcher's store is gone"
+                             : "the store rank 0 hosts is gone: rank 0 died or stopped";
+  }
+  return fmt::format("rank {}: {} failed ({}): {}", world_.rank, op, first_line(what), who);
+}
+
+template <class F>
+void GlooCollective::run(const std::string& op, F&& f) {
+  try {
+    auto work = f();
+    work->wait(timeout_);
+  } catch (const RunError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw RunError(failure(op, e.what()));
+  }
+}
+
+void GlooCollective::all_reduce_sum(at::Tensor& flat) {
+  std::vector<at::Tensor> t{flat};
+  const auto t0 = std::chrono::steady_clock::now();
+  run("all-reduce", [&] { return group_->allreduce(t); });
+  count_collective(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                   static_cast<std::uint64_t>(flat.numel()) * flat.element_size());
+}
+
+void GlooCollective::broadcast(at::Tensor& flat, int root) {
+  std::vector<at::Tensor> t{flat};
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  const auto t0 = std::chrono::steady_clock::now();
+  run("broadcast", [&] { return group_->broadcast(t, o); });
+  count_collective(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                   static_cast<std::uint64_t>(flat.numel()) * flat.element_size());
+}
+
+void GlooCollective::barrier() {
+  run("barrier", [&] { return group_->barrier(); });
+}
+
+void GlooCollective::set(const std::string& key, const std::string& value) {
+  store_->set(key, std::vector<std::uint8_t>(value.begin(), value.end()));
+}
+
+std::string GlooCollective::get(const std::string& key) {
+  try {
+    store_->wait({key}, timeout_);
+    return as_string(store_->get(key));
+  } catch (const std::exception& e) {
+    throw RunError(failure("waiting for '" + key + "' in the store", e.what()));
+  }
+}
+
+}  // namespace saq::host

@@ -1,0 +1,51 @@
+#pragma once
+/// The collectives of a data-parallel run on LibTorch's c10d: a TCPStore for the rendezvous (hosted by rank 0,
+/// or torchrun's agent store) and a ProcessGroupGloo for the tensors. A collective that fails or times out
+/// names the ranks that stopped answering, from the heartbeats every rank keeps in the store.
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+#include <saq/collective.hpp>
+
+#include "world.hpp"
+
+namespace saq::host {
+
+class GlooCollective final : public Collective {
+ public:
+  /// Connects to the world (blocks until every rank is there, at most `timeout`). Throws InputError for a port
+  /// in use, an unreachable store or ranks that disagree on the world size; RunError for a timeout.
+  GlooCollective(const WorldSpec& world, std::chrono::milliseconds timeout);
+  ~GlooCollective() override;
+  int rank() const override { return world_.rank; }
+  int world_size() const override { return world_.world_size; }
+  void all_reduce_sum(at::Tensor& flat) override;
+  void broadcast(at::Tensor& flat, int root) override;
+  void barrier() override;
+
+  const WorldSpec& world() const { return world_; }
+  /// Small values between ranks, through the store; get() waits for the key at most the timeout.
+  void set(const std::string& key, const std::string& value);
+  std::string get(const std::string& key);
+  /// Why a collective failed: `what` and the ranks whose heartbeat stopped.
+  std::string failure(const std::string& op, const std::string& what) const;
+
+ private:
+  void heartbeat();
+  template <class F>
+  void run(const std::string& op, F&& f);
+
+  WorldSpec world_;
+  std::chrono::milliseconds timeout_;
+  c10::intrusive_ptr<c10d::Store> store_, beat_store_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  std::atomic<bool> stop_{false};
+  std::thread beat_;
+};
+
+}  // namespace saq::host
