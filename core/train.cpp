@@ -193,7 +193,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
         bad = e.what();
         opt.zero_grad();
       }
-      const double ms = ms_since(t0);
+      double ms = ms_since(t0);
       const std::int64_t global_step = epoch * steps + step + 1;
       StepNumbers num;
       if (bad.empty()) {
@@ -220,6 +220,7 @@ void train(Session& s, const Params& stage, std::int64_t index) {
         else broadcast_buffers(*s.world, *s.model);
       }
       first_step_of_stage = false;
+      if (s.world) ms = ms_since(t0);  // the step's time includes the ranks' agreement and buffer broadcast
       if (!bad.empty()) {
         if (!skip_nonfinite || applied || ++s.consecutive_skipped > max_skipped)
           throw RunError(fmt::format("non-finite loss or gradients at stage {}, epoch {}, step {} ({}){}; the last "
