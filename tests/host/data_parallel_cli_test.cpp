@@ -30,13 +30,9 @@ using Result = saq::test::CliResult;
 
 namespace {
 
-std::string pipeline(const std::string& optimizer, std::int64_t batch, const std::string& extra_stage = "") {
-  return R"([run]
-name = "dp"
-threads = 1
-seed = 3
-tensorboard = false
-dist_timeout_s = 30
+// 256 training samples (8 global batches of 32), an odd test split (uneven shards), a BatchNorm-free model
+std::string data_and_model(std::int64_t batch) {
+  return R"(
 [data]
 use = "synthetic"
 size = 12
@@ -48,6 +44,17 @@ batch_size = )" + std::to_string(batch) + R"(
 use = "small_cnn"
 width = 4
 batch_norm = false
+)";
+}
+
+std::string pipeline(const std::string& optimizer, std::int64_t batch, const std::string& extra_stage = "") {
+  return R"([run]
+name = "dp"
+threads = 1
+seed = 3
+tensorboard = false
+dist_timeout_s = 30
+)" + data_and_model(batch) + R"(
 [optimizer]
 )" + optimizer + R"(
 [[stage]]
@@ -176,20 +183,7 @@ TEST_CASE("2 ranks with batch B train as 1 process with batch 2B, and hold ident
 TEST_CASE("evaluation sharded over 2 ranks equals one process evaluating the same weights, exactly") {
   const fs::path& two = two_rank_reference().first;
   TempDir dir;
-  const std::string eval = R"([run]
-name = "ev"
-threads = 1
-tensorboard = false
-[data]
-use = "synthetic"
-size = 12
-train_samples = 256
-test_samples = 101
-eval_batch_size = 20
-[model]
-use = "small_cnn"
-width = 4
-batch_norm = false
+  const std::string eval = "[run]\nname = \"ev\"\nthreads = 1\ntensorboard = false\n" + data_and_model(128) + R"(
 [[stage]]
 use = "eval"
 split = "test"
@@ -348,6 +342,14 @@ TEST_CASE("bad launcher input: --nproc 0, ranks with different pipelines or worl
   Result validate = saq::test::saqhost("validate " + (dir / "p.toml").string() + " --nproc 2");
   CHECK(validate.status == 2);
   CHECK(validate.has("--nproc is for run and resume, not validate"));
+
+  Result nested = saq::test::saqhost_cmd(hand_env(0, 2, 1), "run " + (dir / "p.toml").string() + " --nproc 2");
+  CHECK(nested.status == 2);
+  CHECK(nested.has("--nproc: this process is already a rank of a launched world"));
+  Result search = saq::test::saqhost("run " + saq::test::env("SAQ_SOURCE_ROOT") + "/configs/fashion_mnist_samq.toml "
+                                     "--nproc 2 --set run.out_dir=" + (dir / "search").string());
+  CHECK(search.status == 2);
+  CHECK(search.has("a search stage runs in one process only"));
 
   const std::string args = "run " + (dir / "p.toml").string() + " --set run.out_dir=" + (dir / "runs").string();
   int port = free_port();
