@@ -169,7 +169,9 @@ TEST_CASE("2 ranks with batch B train as 1 process with batch 2B, and hold ident
   for (auto it = std::sregex_iterator(output.begin(), output.end(), line); it != std::sregex_iterator(); ++it)
     digests[(*it)[2]][(*it)[1].matched ? 1 : 0] = (*it)[3];
   CHECK(digests.size() == 16);
-  for (const auto& [step, by_rank] : digests) {
+  for (const auto& entry : digests) {  // no structured binding: CAPTURE is a lambda (clang)
+    const std::string& step = entry.first;
+    const auto& by_rank = entry.second;
     CAPTURE(step);
     REQUIRE(by_rank.size() == 2);
     CHECK(by_rank.at(0) == by_rank.at(1));
