@@ -11,10 +11,10 @@
 
 namespace saq::host {
 
-std::unique_ptr<GlooCollective> join_world(std::chrono::milliseconds timeout) {
+std::unique_ptr<C10dCollective> join_world(std::chrono::milliseconds timeout, c10::Device device) {
   const auto world = world_from_env();
   if (!world) return nullptr;
-  return std::make_unique<GlooCollective>(*world, timeout);
+  return std::make_unique<C10dCollective>(*world, timeout, device);
 }
 
 std::string pipeline_fingerprint(const Pipeline& pipeline, const Registry& registry) {
@@ -26,7 +26,7 @@ std::string pipeline_fingerprint(const Pipeline& pipeline, const Registry& regis
   return fmt::format("{:016x}", h);
 }
 
-void check_same_pipeline(GlooCollective& world, const std::string& fingerprint) {
+void check_same_pipeline(C10dCollective& world, const std::string& fingerprint) {
   world.set("pipeline/" + std::to_string(world.rank()), fingerprint);
   const std::string reference = world.get("pipeline/0");
   for (int r = 1; r < world.world_size(); ++r) {

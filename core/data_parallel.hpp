@@ -9,20 +9,20 @@
 
 #include <torch/nn/module.h>
 
-#include "gloo_collective.hpp"
+#include "c10d_collective.hpp"
 #include "pipeline.hpp"
 #include "registry.hpp"
 
 namespace saq::host {
 
 /// Joins the world the environment describes (world_from_env), or returns null for a single process.
-std::unique_ptr<GlooCollective> join_world(std::chrono::milliseconds timeout);
+std::unique_ptr<C10dCollective> join_world(std::chrono::milliseconds timeout, c10::Device device);
 
 /// A fingerprint of the resolved pipeline and the components (kind, name, plugin and version) of the registry.
 std::string pipeline_fingerprint(const Pipeline& pipeline, const Registry& registry);
 
 /// Throws InputError on every rank when a rank's fingerprint differs from rank 0's, naming the first such rank.
-void check_same_pipeline(GlooCollective& world, const std::string& fingerprint);
+void check_same_pipeline(C10dCollective& world, const std::string& fingerprint);
 
 /// Rank 0's parameters and buffers (quantizer state included) to every rank.
 void broadcast_model(Collective& world, torch::nn::Module& model);

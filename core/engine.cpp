@@ -159,14 +159,10 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
   const Params& run = *pipeline.run;
   c10::Device device = setup([&] { return pick_device(run); });
   const auto timeout = std::chrono::milliseconds(static_cast<long long>(run.get<double>("dist_timeout_s") * 1000));
-  std::unique_ptr<GlooCollective> world = join_world(timeout);
+  std::unique_ptr<C10dCollective> world = join_world(timeout, device);
   int local_processes = 1;
   if (world) {
     check_same_pipeline(*world, pipeline_fingerprint(pipeline, registry));
-    for (const auto& st : pipeline.stages)
-      if (st->use() == "search")
-        throw InputError(pipeline.file + ": a search stage runs in one process only; run the search without "
-                                         "--nproc/torchrun/srun and train its result (quantizer.rules_file) in parallel");
     local_processes = world->world().local_world_size;
     if (world->rank() != 0) {
       if (log->level() < spdlog::level::warn) log->set_level(spdlog::level::warn);  // rank 0 tells the progress
@@ -216,8 +212,9 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
   log->info("{} {} (device {}, {} threads, seed {})", resume ? "resuming run directory" : "run directory",
             dir.path().string(), device.str(), at::get_num_threads(), run.get<std::int64_t>("seed"));
   if (world)
-    log->info("data parallel: {} processes ({}), {} on this machine, store at {}:{}", world->world_size(),
-              world->world().launcher, local_processes, world->world().master_addr, world->world().master_port);
+    log->info("data parallel: {} processes ({}, {}), {} on this machine, store at {}:{}", world->world_size(),
+              world->world().launcher, world->backend(), local_processes, world->world().master_addr,
+              world->world().master_port);
   if (!resume && dir.writes()) write_text_atomically(dir.path() / "config.resolved.toml", pipeline.resolved_toml());
 
   Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), &dir, device};

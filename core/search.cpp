@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "bops.hpp"
+#include "data_parallel.hpp"
 #include "errors.hpp"
 #include "interrupt.hpp"
 #include "json.hpp"
@@ -97,6 +98,8 @@ void search(Session& s, const Params& stage, std::int64_t index) {
   spec.batch_size = s.pipeline.data->get<std::int64_t>("batch_size");
   spec.train = true;
   spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
+  spec.rank = s.world ? s.world->rank() : 0;
+  spec.world_size = s.world_size();
   std::int64_t total = 0;
   try {
     total = s.data->loader(spec)->num_samples();
@@ -140,16 +143,17 @@ void search(Session& s, const Params& stage, std::int64_t index) {
   ctx.device = s.device;
   ctx.seed = spec.seed;
   ctx.epochs = stage.get<std::int64_t>("epochs");
-  fs::create_directories(s.dir->path() / "search");
+  ctx.collective = s.world;
+  if (s.writes()) fs::create_directories(s.dir->path() / "search");
   ctx.state_file = (s.dir->path() / "search" / "state.pt").string();
   ctx.epoch_end = [&s, index] {
     maybe_kill_after_step(++s.steps_here);  // a search epoch counts as one step for the fault hook
-    if (pending_interrupt())
-      throw Interrupted(fmt::format("{} in search stage {}: its state is in search/state.pt; continue with: "
-                                    "saqhost resume {}",
-                                    pending_interrupt() == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
-                                    index, s.dir->path().string()),
-                        pending_interrupt());
+    if (s.world) s.agreed_interrupt = agree_on_interrupt(s.world);
+    if (s.interrupt())
+      throw Interrupted(fmt::format("{} in search stage {}: its state is in search/state.pt; continue with: {}",
+                                    s.interrupt() == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+                                    index, s.resume_command()),
+                        s.interrupt());
   };
 
   std::shared_ptr<Search> plugin;
@@ -184,8 +188,10 @@ void search(Session& s, const Params& stage, std::int64_t index) {
     config.push_back(found->second);
   }
   const double mbops = ctx.mbops(config);
-  write_text_atomically(search_result_file(s), result_toml(sp.use(), index, ctx.layers, config, mbops,
-                                                           ctx.target_mbops, ctx.window_mbops));
+  if (s.writes())
+    write_text_atomically(search_result_file(s), result_toml(sp.use(), index, ctx.layers, config, mbops,
+                                                             ctx.target_mbops, ctx.window_mbops));
+  if (s.world) s.world->barrier();  // the other ranks read rank 0's result (a shared run directory)
   reapply_search(s);
   apply_bits(*s.model, s.bits, false);
   s.log.info("stage {}: search '{}' chose {:.3f} MBOPs ({})\n{}", index, sp.use(), mbops,
@@ -198,6 +204,7 @@ void reapply_search(Session& s) {
   std::vector<std::string> warnings;
   apply_rules_file(*s.model, search_result_file(s).string(), s.bits, warnings);
   for (const auto& w : warnings) s.log.warn("{}", w);
+  if (!s.writes()) return;
   write_text_atomically(s.dir->path() / "report.md", cost_markdown(measure_costs(*s.model, s.info, &s.bits),
                                                                    s.pipeline.run->get<std::string>("name")));
 }

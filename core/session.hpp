@@ -9,7 +9,7 @@
 
 #include <saq/registrar.hpp>
 
-#include "gloo_collective.hpp"
+#include "c10d_collective.hpp"
 #include "pipeline.hpp"
 #include "quantize.hpp"
 #include "registry.hpp"
@@ -67,7 +67,7 @@ struct Session {
   std::int64_t consecutive_skipped = 0;    ///< non-finite steps skipped in a row
   double seconds_before = 0;               ///< wall time of the run before it was resumed
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  GlooCollective* world = nullptr;  ///< the ranks of a data-parallel run; null in a single process
+  C10dCollective* world = nullptr;  ///< the ranks of a data-parallel run; null in a single process
   int agreed_interrupt = 0;         ///< data parallel: the signal the ranks agreed on at the last step
 
   /// Rank 0 (or the only process): the one that writes the run directory.

@@ -75,14 +75,16 @@ StageSetup set_up(Session& s, const Params& stage) {
                     sig);
 }
 
-/// Test hook (SAQ_TEST_WEIGHT_DIGEST): every rank logs a digest of its parameters and buffers after each step,
-/// at warning level so that ranks other than 0 print it too.
+/// Test hook (SAQ_TEST_WEIGHT_DIGEST): every rank logs a digest of its parameters, buffers and layer bits after
+/// each step, at warning level so that ranks other than 0 print it too.
 void log_weight_digest(const Session& s, std::int64_t step) {
   at::NoGradGuard no_grad;
   double d = 0;
   std::int64_t k = 0;
   for (const auto& t : s.model->parameters()) d += t.to(at::kDouble).sum().item<double>() * static_cast<double>(++k);
   for (const auto& t : s.model->buffers()) d += t.to(at::kDouble).sum().item<double>() * static_cast<double>(++k);
+  for (const auto& [name, layer] : quant_layers(*s.model))
+    d += static_cast<double>(layer->weight_bits() * 100 + layer->activation_bits()) * static_cast<double>(++k);
   s.log.warn("weight digest after step {}: {:.17g}", step, d);
 }
 

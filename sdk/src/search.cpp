@@ -12,7 +12,7 @@ namespace saq {
 SharpnessMeasure measure_sharpness(Model& model, const std::function<void()>& restart,
                                    const std::function<bool(Batch&)>& batches,
                                    const std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>& loss,
-                                   double rho, c10::Device device, std::int64_t limit) {
+                                   double rho, c10::Device device, std::int64_t limit, Collective* collective) {
   TORCH_CHECK(rho >= 0, "measure_sharpness: rho must be >= 0, got ", rho);
   auto layers = quant_layers(model);
   std::vector<at::Tensor> sums(layers.size());
@@ -41,6 +41,17 @@ SharpnessMeasure measure_sharpness(Model& model, const std::function<void()>& re
     samples += y.size(0);
     ++n;
   }
+  const bool ranks = collective && collective->world_size() > 1;
+  if (ranks) {  // the same layers ran on every rank (same model, same bits): the same sums are defined
+    std::vector<at::Tensor> defined;
+    for (auto& g : sums)
+      if (g.defined()) defined.push_back(g);
+    for (auto& g : defined) g.mul_(static_cast<double>(collective->world_size()));  // sum, not mean, of the ranks'
+    average_tensors(*collective, defined);
+    at::Tensor counts = at::tensor({clean_sum, static_cast<double>(samples)}, at::kDouble);
+    collective->all_reduce_sum(counts);
+    clean_sum = counts[0].item<double>(), samples = static_cast<std::int64_t>(counts[1].item<double>());
+  }
   TORCH_CHECK(samples > 0, "measure_sharpness: no batches");
   m.clean = clean_sum / static_cast<double>(samples);
   if (rho == 0) {
@@ -68,6 +79,11 @@ SharpnessMeasure measure_sharpness(Model& model, const std::function<void()>& re
     throw;
   }
   for (auto& [name, l] : layers) l->clear_perturbation();
+  if (ranks) {
+    at::Tensor total = at::tensor({perturbed_sum}, at::kDouble);
+    collective->all_reduce_sum(total);
+    perturbed_sum = total[0].item<double>();
+  }
   m.perturbed = perturbed_sum / static_cast<double>(samples);
   return m;
 }

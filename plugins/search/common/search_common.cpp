@@ -50,11 +50,24 @@ double supernet_epoch(SearchContext& ctx, Optimizer& opt, std::int64_t epoch,
       return ctx.loss(ctx.model->forward(xs), ys);
     };
     StepResult r = opt.step(loss_fn);
+    // Data parallel: rank 0's model to every rank after each step. The gradients were averaged, but each per-bit
+    // quantizer initialises from the first batch that draws it (each rank's own) and BatchNorm copies keep
+    // local statistics; a broadcast keeps the derivation's sharpness identical on every rank.
+    if (ctx.collective && ctx.collective->world_size() > 1) {
+      std::vector<at::Tensor> state = ctx.model->parameters();
+      for (const auto& t : ctx.model->buffers()) state.push_back(t);
+      broadcast_tensors(*ctx.collective, state, 0);
+    }
     if (!std::isfinite(r.loss))
       throw std::runtime_error("supernet epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
                                ": the loss is " + std::to_string(r.loss));
     loss_sum += r.loss * static_cast<double>(y.size(0));
     seen += y.size(0);
+  }
+  if (ctx.collective && ctx.collective->world_size() > 1) {  // the epoch's loss over every rank's samples
+    at::Tensor totals = at::tensor({loss_sum, static_cast<double>(seen)}, at::kDouble);
+    ctx.collective->all_reduce_sum(totals);
+    loss_sum = totals[0].item<double>(), seen = static_cast<std::int64_t>(totals[1].item<double>());
   }
   return seen ? loss_sum / static_cast<double>(seen) : std::numeric_limits<double>::quiet_NaN();
 }
@@ -69,7 +82,7 @@ double sharpness_score(SearchContext& ctx, const BitConfig& config, double rho, 
   try {
     m = measure_sharpness(
         *ctx.model, [&] { loader->start_epoch(0); }, [&](Batch& b) { return loader->next(b); }, ctx.loss, rho,
-        ctx.device, batches);
+        ctx.device, batches, ctx.collective);
   } catch (...) {
     ctx.model->train(was_training);
     throw;

@@ -60,7 +60,7 @@ double Samq::reinforce(torch::optim::Optimizer& adam, const Generator::Rollout& 
 }
 
 void Samq::save_state(const SearchContext& ctx, const State& st) const {
-  if (ctx.state_file.empty()) return;
+  if (ctx.state_file.empty() || (ctx.collective && !ctx.collective->logging_rank())) return;
   torch::serialize::OutputArchive a, gen, adam, model, opt;
   st.gen->save(gen);
   st.adam->save(adam);
@@ -155,7 +155,7 @@ SearchResult Samq::run(SearchContext& ctx) {
               out = b, given = true;
               return true;
             },
-            ctx.loss, rho_, ctx.device);
+            ctx.loss, rho_, ctx.device, 0, ctx.collective);  // every rank: the loss of the whole global batch
         const double mbops = ctx.mbops(config);
         const double reward = m.perturbed + lambda_ * (mbops - ctx.target_mbops) * (mbops - ctx.target_mbops);
         reinforce(*st.adam, r, reward, entropy_coeff_);

@@ -12,6 +12,7 @@
 
 #include <c10/core/Device.h>
 
+#include <saq/collective.hpp>
 #include <saq/dataset.hpp>
 #include <saq/log.hpp>
 #include <saq/model.hpp>
@@ -71,8 +72,13 @@ struct SearchContext {
   /// Call after each epoch, once the state is saved: the host stops the run here when it was interrupted (the
   /// search resumes from state_file when the stage runs again).
   std::function<void()> epoch_end;
-  /// A file the search may keep its state in, to resume an interrupted search ("" = do not keep state).
+  /// A file the search may keep its state in, to resume an interrupted search ("" = do not keep state). In a
+  /// data-parallel run every rank reads it and the logging rank alone writes it.
   std::string state_file;
+  /// The ranks of a data-parallel run (null in one process). The loaders above give each rank its share of every
+  /// batch and the supernet optimizer averages gradients; a search keeps its decisions identical on every rank
+  /// (the same draws, rewards averaged over the ranks).
+  Collective* collective = nullptr;
 };
 
 class SAQ_VISIBLE Search {
@@ -94,9 +100,12 @@ struct SharpnessMeasure {
 /// each batch is back-propagated to the quantized weights and the gradients summed over all batches, then
 /// ε = ρ·g/‖g‖ is added to the quantized weight of every layer that is perturbed() and the perturbed loss measured on the same batches.
 /// `batches` yields the next batch (false at the end) after `restart()`; at most `limit` batches (0 = all).
+/// With `collective`, each rank measures its own batches and the gradient and loss sums are summed over the
+/// ranks, so every rank returns the same measure (of all the ranks' samples).
 SAQ_VISIBLE SharpnessMeasure measure_sharpness(Model& model, const std::function<void()>& restart,
                                                const std::function<bool(Batch&)>& batches,
                                                const std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>& loss,
-                                               double rho, c10::Device device, std::int64_t limit = 0);
+                                               double rho, c10::Device device, std::int64_t limit = 0,
+                                               Collective* collective = nullptr);
 
 }  // namespace saq

@@ -1,16 +1,15 @@
-#define USE_C10D_GLOO  // ProcessGroupGloo.hpp declares the class only under it (Debian's libtorch has Gloo)
-#include "gloo_collective.hpp"
+#include "c10d_collective.hpp"
 
 #include <cstdlib>
 #include <mutex>
 
 #include <fmt/format.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "comm_stats.hpp"
 #include "errors.hpp"
+#include "process_group.hpp"
 
 namespace saq::host {
 
@@ -60,8 +59,8 @@ void count_collective(double seconds, std::uint64_t bytes) {
   ++g_stats.calls;
 }
 
-GlooCollective::GlooCollective(const WorldSpec& world, std::chrono::milliseconds timeout)
-    : world_(world), timeout_(timeout) {
+C10dCollective::C10dCollective(const WorldSpec& world, std::chrono::milliseconds timeout, c10::Device device)
+    : world_(world), timeout_(timeout), device_(device) {
   const bool host_store = !world.agent_store && world.rank == 0;
   store_ = connect_store(world, host_store, timeout);
   // Ranks that disagree on the world would wait for each other until the timeout: compare first.
@@ -72,25 +71,19 @@ GlooCollective::GlooCollective(const WorldSpec& world, std::chrono::milliseconds
                                  "ranks)", world.rank, world.world_size, rank0));
   beat_store_ = connect_store(world, false, timeout);
   beat_ = std::thread([this] { heartbeat(); });
-  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-  const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
-  const bool loopback = world.master_addr == "127.0.0.1" || world.master_addr == "localhost";
-  if (ifname && *ifname) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-  else if (loopback) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-  else options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
   try {
-    group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, world.rank, world.world_size, options);
+    group_ = make_process_group(store_, world, timeout, device, backend_);
   } catch (const std::exception& e) {
     throw RunError(failure("connecting the process group", e.what()));
   }
 }
 
-GlooCollective::~GlooCollective() {
+C10dCollective::~C10dCollective() {
   stop_ = true;
   if (beat_.joinable()) beat_.join();
 }
 
-void GlooCollective::heartbeat() {
+void C10dCollective::heartbeat() {
   const std::string key = "heartbeat/" + std::to_string(world_.rank);
   try {
     while (!stop_) {
@@ -102,7 +95,7 @@ void GlooCollective::heartbeat() {
   }
 }
 
-std::string GlooCollective::failure(const std::string& op, const std::string& what) const {
+std::string C10dCollective::failure(const std::string& op, const std::string& what) const {
   std::string who;
   try {
     std::vector<std::int64_t> before(static_cast<size_t>(world_.world_size));
@@ -120,7 +113,7 @@ std::string GlooCollective::failure(const std::string& op, const std::string& wh
 }
 
 template <class F>
-void GlooCollective::run(const std::string& op, F&& f) {
+void C10dCollective::run(const std::string& op, F&& f) {
   try {
     auto work = f();
     work->wait(timeout_);
@@ -131,33 +124,43 @@ void GlooCollective::run(const std::string& op, F&& f) {
   }
 }
 
-void GlooCollective::all_reduce_sum(at::Tensor& flat) {
-  std::vector<at::Tensor> t{flat};
+at::Tensor C10dCollective::staged(const at::Tensor& flat) const {
+  if (backend_ == "nccl" && !flat.is_cuda()) return flat.to(device_);
+  if (backend_ == "gloo" && !flat.is_cpu()) return flat.cpu();
+  return flat;
+}
+
+void C10dCollective::all_reduce_sum(at::Tensor& flat) {
+  at::Tensor on = staged(flat);
+  std::vector<at::Tensor> t{on};
   const auto t0 = std::chrono::steady_clock::now();
   run("all-reduce", [&] { return group_->allreduce(t); });
   count_collective(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                    static_cast<std::uint64_t>(flat.numel()) * flat.element_size());
+  if (!on.is_same(flat)) flat.copy_(on);
 }
 
-void GlooCollective::broadcast(at::Tensor& flat, int root) {
-  std::vector<at::Tensor> t{flat};
+void C10dCollective::broadcast(at::Tensor& flat, int root) {
+  at::Tensor on = staged(flat);
+  std::vector<at::Tensor> t{on};
   c10d::BroadcastOptions o;
   o.rootRank = root;
   const auto t0 = std::chrono::steady_clock::now();
   run("broadcast", [&] { return group_->broadcast(t, o); });
   count_collective(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                    static_cast<std::uint64_t>(flat.numel()) * flat.element_size());
+  if (!on.is_same(flat)) flat.copy_(on);
 }
 
-void GlooCollective::barrier() {
+void C10dCollective::barrier() {
   run("barrier", [&] { return group_->barrier(); });
 }
 
-void GlooCollective::set(const std::string& key, const std::string& value) {
+void C10dCollective::set(const std::string& key, const std::string& value) {
   store_->set(key, std::vector<std::uint8_t>(value.begin(), value.end()));
 }
 
-std::string GlooCollective::get(const std::string& key) {
+std::string C10dCollective::get(const std::string& key) {
   try {
     store_->wait({key}, timeout_);
     return as_string(store_->get(key));
