@@ -1,14 +1,9 @@
 // Data-parallel runs on 2 processes over 127.0.0.1: equal to one process with the global batch (SGD on a
 // BatchNorm-free model; SAM with a synchronised perturbation), SAM's per-rank ε equal to the mean of per-shard
 // SAM updates computed here in one process, identical weights on every rank after every step, sharded
-// evaluation equal to a single-process one, the same weights from --nproc, torchrun and srun variables, exact
-// resume, and a dead rank, a mismatched pipeline or bad launcher input stopping every rank with a clear message.
+// evaluation equal to a single-process one, the same weights from --nproc, torchrun and srun variables, and an
+// exact resume after a signal to one rank.
 #include "unit.hpp"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -18,119 +13,14 @@
 
 #include <ATen/ATen.h>
 
+#include "data_parallel_cli.hpp"
 #include "loss.hpp"
-#include "saqhost_cli.hpp"
 #include "session.hpp"
 #include "state_dict.hpp"
-#include "support.hpp"
-
-namespace fs = std::filesystem;
-using saq::test::TempDir;
-using Result = saq::test::CliResult;
 
 namespace {
 
-// 256 training samples (8 global batches of 32), an odd test split (uneven shards), a BatchNorm-free model
-std::string data_and_model(std::int64_t batch) {
-  return R"(
-[data]
-use = "synthetic"
-size = 12
-train_samples = 256
-test_samples = 101
-eval_batch_size = 20
-batch_size = )" + std::to_string(batch) + R"(
-[model]
-use = "small_cnn"
-width = 4
-batch_norm = false
-)";
-}
-
-std::string pipeline(const std::string& optimizer, std::int64_t batch, const std::string& extra_stage = "") {
-  return R"([run]
-name = "dp"
-threads = 1
-seed = 3
-tensorboard = false
-dist_timeout_s = 30
-)" + data_and_model(batch) + R"(
-[optimizer]
-)" + optimizer + R"(
-[[stage]]
-use = "train"
-epochs = 2
-)" + extra_stage;
-}
-
-const std::string kSgd = "use = \"sgd\"\nlr = 0.05\nmomentum = 0.9";
-
-Result run_in(const TempDir& dir, const std::string& text, const std::string& out, const std::string& env = "",
-              const std::string& extra = "") {
-  saq::test::write_file(dir / "p.toml", text);
-  return saq::test::saqhost_cmd(env, "run " + (dir / "p.toml").string() + " --set run.out_dir=" + (dir / out).string() +
-                                         " " + extra);
-}
-
-saq::NamedTensors weights(const fs::path& run_dir) {
-  return saq::read_state_dict((run_dir / "checkpoints/final.pth").string());
-}
-
-/// ‖a − b‖ / ‖a‖ over every tensor together.
-double relative_difference(const saq::NamedTensors& a, const saq::NamedTensors& b) {
-  REQUIRE(a.size() == b.size());
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    REQUIRE(a[i].first == b[i].first);
-    diff += (a[i].second.to(at::kDouble) - b[i].second.to(at::kDouble)).pow(2).sum().item<double>();
-    norm += a[i].second.to(at::kDouble).pow(2).sum().item<double>();
-  }
-  return std::sqrt(diff / norm);
-}
-
-/// A port nothing listens on, in [lo, hi].
-int free_port(int lo = 20000, int hi = 29999) {
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    const int port = lo + static_cast<int>((static_cast<unsigned>(getpid()) * 7919u + attempt * 104729u) %
-                                           static_cast<unsigned>(hi - lo + 1));
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    close(fd);
-    if (ok) return port;
-  }
-  FAIL("no free port");
-  return 0;
-}
-
-/// Two ranks started by hand, each with `env_r` (r = 0, 1) and `args`; both statuses and outputs.
-struct Pair {
-  int status0 = -1, status1 = -1;
-  std::string out0, out1;
-};
-Pair run_two(const TempDir& dir, const std::string& env0, const std::string& env1, const std::string& args0,
-             const std::string& args1) {
-  const std::string saqhost = saq::test::env("SAQHOST");
-  const std::string cmd = "(" + env0 + " " + saqhost + " " + args0 + " > " + (dir / "out0").string() + " 2>&1; echo $? > " +
-                          (dir / "rc0").string() + ") & (" + env1 + " " + saqhost + " " + args1 + " > " +
-                          (dir / "out1").string() + " 2>&1; echo $? > " + (dir / "rc1").string() + "); wait";
-  std::string ignored;
-  saq::test::run_command(cmd, ignored);
-  Pair p;
-  p.status0 = std::stoi(saq::test::read_file(dir / "rc0"));
-  p.status1 = std::stoi(saq::test::read_file(dir / "rc1"));
-  p.out0 = saq::test::read_file(dir / "out0");
-  p.out1 = saq::test::read_file(dir / "out1");
-  return p;
-}
-
-std::string hand_env(int rank, int world, int port) {
-  return "RANK=" + std::to_string(rank) + " WORLD_SIZE=" + std::to_string(world) + " MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
-         std::to_string(port);
-}
+using namespace saq::dp_test;
 
 TempDir& shared_dir() {
   static TempDir d;
@@ -316,66 +206,3 @@ TEST_CASE("a 2-rank run stopped by SIGTERM on one rank saves once and resumes bi
   CHECK(json_value(dir / "runs/dp/summary.json", "test_top1") == json_value(two / "summary.json", "test_top1"));
 }
 
-TEST_CASE("a rank killed mid-run stops every rank, naming it: the launcher at once, hand-started ranks by heartbeat") {
-  TempDir dir;
-  const auto t0 = std::chrono::steady_clock::now();
-  Result killed = run_in(dir, pipeline(kSgd, 16), "runs", "SAQ_FAULT_AFTER_STEP=3 SAQ_FAULT_RANK=1", "--nproc 2");
-  CHECK(killed.status != 0);
-  CHECK(killed.has("rank 1 (pid "));
-  CHECK(killed.has("was killed by signal 9"));
-  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
-
-  saq::test::write_file(dir / "p.toml", pipeline(kSgd, 16));
-  const std::string args = "run " + (dir / "p.toml").string() + " --set run.out_dir=" + (dir / "hand").string();
-  const int port = free_port();
-  Pair p = run_two(dir, hand_env(0, 2, port), hand_env(1, 2, port) + " SAQ_FAULT_AFTER_STEP=3 SAQ_FAULT_RANK=1", args, args);
-  INFO(p.out0);
-  CHECK(p.status1 == 128 + 9);
-  CHECK(p.status0 == 1);
-  CHECK(p.out0.find("rank 1 stopped answering") != std::string::npos);
-}
-
-TEST_CASE("bad launcher input: --nproc 0 or nested, ranks with different pipelines or world sizes, a port in use") {
-  TempDir dir;
-  saq::test::write_file(dir / "p.toml", pipeline(kSgd, 16));
-  Result zero = saq::test::saqhost("run " + (dir / "p.toml").string() + " --nproc 0");
-  CHECK(zero.status == 2);
-  CHECK(zero.has("--nproc must be a number of processes in [1, 1024], got 0"));
-  Result validate = saq::test::saqhost("validate " + (dir / "p.toml").string() + " --nproc 2");
-  CHECK(validate.status == 2);
-  CHECK(validate.has("--nproc is for run and resume, not validate"));
-
-  Result nested = saq::test::saqhost_cmd(hand_env(0, 2, 1), "run " + (dir / "p.toml").string() + " --nproc 2");
-  CHECK(nested.status == 2);
-  CHECK(nested.has("--nproc: this process is already a rank of a launched world"));
-
-  const std::string args = "run " + (dir / "p.toml").string() + " --set run.out_dir=" + (dir / "runs").string();
-  int port = free_port();
-  Pair differ = run_two(dir, hand_env(0, 2, port), hand_env(1, 2, port), args, args + " --set data.batch_size=8");
-  CHECK(differ.status0 == 2);
-  CHECK(differ.status1 == 2);
-  for (const std::string* out : {&differ.out0, &differ.out1})
-    CHECK(out->find("rank 1 runs a different pipeline or plugin set than rank 0") != std::string::npos);
-
-  port = free_port();
-  Pair sizes = run_two(dir, hand_env(0, 2, port), hand_env(1, 3, port), args + " --set run.dist_timeout_s=5",
-                       args + " --set run.dist_timeout_s=5");
-  CHECK(sizes.status1 == 2);
-  CHECK(sizes.out1.find("rank 1 has a world of 3 processes, rank 0 of 2") != std::string::npos);
-  CHECK(sizes.status0 != 0);
-
-  // a port something else listens on
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(listen(fd, 1) == 0);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  Result busy = saq::test::saqhost_cmd(hand_env(0, 2, ntohs(a.sin_port)), args + " --set run.dist_timeout_s=5");
-  close(fd);
-  CHECK(busy.status == 2);
-  CHECK(busy.has("rank 0 cannot host the rendezvous store on 127.0.0.1:"));
-}
