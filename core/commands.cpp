@@ -15,6 +15,7 @@
 #include "world.hpp"
 #include "pipeline.hpp"
 #include "plugin_host.hpp"
+#include "quantize.hpp"
 
 #ifndef SAQ_VERSION
 #define SAQ_VERSION "0"
@@ -40,7 +41,7 @@ std::string read_text(const fs::path& p) {
 
 void print_schema(const Schema& schema) {
   for (const auto& s : schema.specs()) {
-    std::string def = s.fallback ? to_toml(*s.fallback) : "(required)";
+    std::string def = s.fallback ? to_toml(*s.fallback) : s.is_optional ? "(optional, no default)" : "(required)";
     std::cout << "  " << s.name << " : " << type_name(s.type);
     if (s.type == ParamType::Component) std::cout << " (" << kind_name(s.component_kind) << ")";
     std::cout << " = " << def;
@@ -61,6 +62,10 @@ int plugins(const Registry& reg, const std::string& describe) {
                 << "  from " << c->plugin->path << " (plugin " << c->plugin->name << " " << c->plugin->version
                 << ")\nparameters:\n";
       print_schema(c->desc.schema);
+      if (c->desc.kind == Kind::Quantizer) {
+        std::cout << "host keys of [quantizer] (read by saqhost for every quantizer):\n";
+        print_schema(quantizer_host_schema());
+      }
     }
     for (const auto& kind : stage_kinds()) {
       if (kind != describe) continue;

@@ -28,6 +28,12 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
     size_t d = edit_distance(word, c);
     if (d < best_d) best_d = d, best = c;
   }
+  // A name cut short or run on ("weight_clip" for "weight_clip_scale") is far by edit distance but plainly meant:
+  // the shortest candidate that extends the word, or that the word extends, when it shares at least 4 letters.
+  if (best.empty() && word.size() >= 4)
+    for (const auto& c : candidates)
+      if (c.size() >= 4 && (c.rfind(word, 0) == 0 || word.rfind(c, 0) == 0) && (best.empty() || c.size() < best.size()))
+        best = c;
   return best.empty() ? "" : "did you mean '" + best + "'?";
 }
 

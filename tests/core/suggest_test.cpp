@@ -24,6 +24,14 @@ TEST_CASE("did_you_mean stays silent when nothing is close") {
   CHECK(did_you_mean("abcdefghijkl", {"abcdefgvwxyz"}) == "");
 }
 
+TEST_CASE("did_you_mean names a candidate the word is a prefix of, or that is a prefix of the word") {
+  // "weight_clip" → "weight_clip_scale" is 6 insertions, past the 4 edits allowed
+  CHECK(did_you_mean("weight_clip", {"activation_clip", "weight_clip_scale"}) == "did you mean 'weight_clip_scale'?");
+  CHECK(did_you_mean("checkpoint_every_steps", {"checkpoint_every", "seed"}) == "did you mean 'checkpoint_every'?");
+  CHECK(did_you_mean("momentum_x", {"momentum_decay_long", "momentum_decay"}) == "");  // neither extends it
+  CHECK(did_you_mean("rho", {"rho_final"}) == "");  // under 4 letters a prefix says too little
+}
+
 TEST_CASE("did_you_mean prefers the nearer candidate, and the first on a tie") {
   CHECK(did_you_mean("momentun", {"moment", "momentum"}) == "did you mean 'momentum'?");  // 1 edit against 2
   CHECK(did_you_mean("ab", {"ac", "ad"}) == "did you mean 'ac'?");

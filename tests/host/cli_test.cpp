@@ -141,6 +141,11 @@ TEST_CASE("plugins lists every component; --describe prints each parameter") {
   CHECK(has(sgd, "Nesterov momentum"));
   Result train = saqhost("plugins --describe train");
   CHECK(has(train, "schedule : string = \"cosine\"  one of constant | cosine | multistep | step"));
+  CHECK(has(train, "optimizer : component (optimizer) = (optional, no default)"));
+  Result quantizer = saqhost("plugins --describe liq_wn");
+  CHECK(has(quantizer, "host keys of [quantizer] (read by saqhost for every quantizer):"));
+  CHECK(has(quantizer, "first_weight_bits : int = 8"));
+  CHECK(has(quantizer, "rules_file : string"));
   Result unknown = saqhost("plugins --describe sgf");
   CHECK(unknown.status == 2);
   CHECK(has(unknown, "did you mean 'sgd'?"));
