@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The third-party path, end to end: install saq to a temporary prefix, build tools/plugin-template out of tree
-# with nothing but `pkg-config saq-sdk`, and run a pipeline that uses it with the installed saqhost.
+# with nothing but `pkg-config saq-sdk`, run the template's own test, and run pipelines that use its model and
+# its quantizer with the installed saqhost.
 # usage: check_third_party.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$(realpath "$1") src=$(realpath "$2")
@@ -17,6 +18,7 @@ echo "SDK flags: $(pkg-config --cflags --libs saq-sdk)"
 cp -r "$src/tools/plugin-template" "$tmp/template"
 meson setup "$tmp/template/build" "$tmp/template" >/dev/null
 ninja -C "$tmp/template/build" >/dev/null
+meson test -C "$tmp/template/build" --print-errorlogs >/dev/null || { echo "the template's own test failed"; exit 1; }
 
 # The installed host, with its installed plugins and nothing from the build tree.
 unset SAQ_PLUGIN_PATH SAQ_NO_DEFAULT_PLUGINS
@@ -28,3 +30,13 @@ grep -q '"model": "tiny_mlp"' "$summary"
 top1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["test_top1"])' "$summary")
 echo "tiny_mlp from the out-of-tree build: test top-1 $top1%"
 python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 90 else 1)' "$top1"
+
+# The template's quantizer: ternary weights count as ternary, training still learns (chance is 10%)
+"$host" plugins --plugin-path "$tmp/template/build" | grep -q $'^quantizer\tternary\t'
+"$host" run "$tmp/template/quantized_pipeline.toml" --plugin-path "$tmp/template/build" \
+  --set run.out_dir="$tmp/runs" --set data.train_samples=512 --set data.test_samples=128 -q
+summary="$tmp/runs/quantized_pipeline/summary.json"
+grep -q '"quantizer": "ternary"' "$summary"
+top1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["test_top1"])' "$summary")
+echo "tiny_mlp with the out-of-tree ternary quantizer: test top-1 $top1%"
+python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 50 else 1)' "$top1"
