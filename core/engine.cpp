@@ -142,6 +142,7 @@ void build_components(Session& s) {
   });
   std::vector<std::string> warnings;
   s.bits = setup([&] { return resolve_bits(*s.model, qp, warnings); });
+  check_quantizer_bits(*s.model, *s.quantizer, qp.use(), s.bits);
   for (const auto& w : warnings) s.log.warn("{}", w);
 }
 

@@ -193,13 +193,32 @@ void apply_rules_file(Model& model, const std::string& file, std::vector<LayerBi
 
 std::vector<size_t> tie_sources(Model& model) { return tie_targets(quant_layers(model)); }
 
+namespace {
+QuantLayerInfo layer_info(const std::vector<std::pair<std::string, std::shared_ptr<QuantLayer>>>& layers, size_t i) {
+  const auto& layer = *layers[i].second;
+  return QuantLayerInfo{layers[i].first, layer.is_conv(), layer.weight.sizes().vec(), layer.groups(), i == 0,
+                        i + 1 == layers.size()};
+}
+}  // namespace
+
+void check_quantizer_bits(Model& model, const Quantizer& quantizer, const std::string& name,
+                          const std::vector<LayerBits>& bits) {
+  auto layers = quant_layers(model);
+  for (size_t i = 0; i < layers.size() && i < bits.size(); ++i) {
+    if (bits[i].weight_bits == kFullPrecision && bits[i].activation_bits == kFullPrecision) continue;
+    const std::string why = quantizer.refuse_bits(layer_info(layers, i), bits[i].weight_bits, bits[i].activation_bits);
+    if (!why.empty())
+      throw InputError(fmt::format("quantizer '{}' cannot quantize layer {} at w{}a{} (set by {}): {}", name,
+                                   bits[i].name, bits[i].weight_bits, bits[i].activation_bits, bits[i].source, why));
+  }
+}
+
 void attach_quantizers(Model& model, const Quantizer& quantizer) {
   auto layers = quant_layers(model);
   for (size_t i = 0; i < layers.size(); ++i) {
     auto& layer = *layers[i].second;
     if (layer.quantizable()) continue;
-    QuantLayerInfo info{layers[i].first, layer.is_conv(), layer.weight.sizes().vec(), layer.groups(), i == 0,
-                        i + 1 == layers.size()};
+    const QuantLayerInfo info = layer_info(layers, i);
     auto wq = quantizer.weight_quantizer(info);
     auto aq = quantizer.activation_quantizer(info);
     wq->to(layer.weight.device());

@@ -42,6 +42,10 @@ std::vector<size_t> tie_sources(Model& model);
 
 /// Attaches the plugin's quantizers to every layer that has none yet.
 void attach_quantizers(Model& model, const Quantizer& quantizer);
+/// Asks `quantizer` (named `name`) about every layer's resolved bits; the first it refuses is an InputError that
+/// names the layer, its bits and where they came from.
+void check_quantizer_bits(Model& model, const Quantizer& quantizer, const std::string& name,
+                          const std::vector<LayerBits>& bits);
 /// Sets each layer's bits; `full_precision` sets 32/32 everywhere (an FP32 stage).
 void apply_bits(Model& model, const std::vector<LayerBits>& bits, bool full_precision);
 

@@ -40,3 +40,11 @@ grep -q '"quantizer": "ternary"' "$summary"
 top1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["test_top1"])' "$summary")
 echo "tiny_mlp with the out-of-tree ternary quantizer: test top-1 $top1%"
 python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 50 else 1)' "$top1"
+# a quantizer refuses bits it cannot do before the first stage, naming the layer
+set +e
+refused=$("$host" run "$tmp/template/quantized_pipeline.toml" --plugin-path "$tmp/template/build" \
+  --set run.out_dir="$tmp/runs" --set quantizer.weight_bits=4 -q 2>&1)
+status=$?
+set -e
+[ $status -eq 2 ] && grep -q "quantizer 'ternary' cannot quantize layer fc2 at w4a4 (set by default): ternary weights take 2 bits" <<<"$refused" ||
+  { echo "expected the ternary quantizer to refuse 4-bit weights, got status $status: $refused"; exit 1; }

@@ -59,6 +59,12 @@ class Ternary final : public saq::Quantizer {
   std::shared_ptr<saq::TensorQuantizer> activation_quantizer(const saq::QuantLayerInfo&) const override {
     return std::make_shared<PactActivation>();
   }
+  /// Three levels take two bits: a layer set to more would be counted at bits it does not use (BOPs, memory).
+  std::string refuse_bits(const saq::QuantLayerInfo&, int weight_bits, int) const override {
+    if (weight_bits == 2 || weight_bits == saq::kFullPrecision) return {};
+    return "ternary weights take 2 bits, not " + std::to_string(weight_bits) +
+           " (set weight_bits, first_weight_bits and last_weight_bits to 2, or 32 to keep a layer in float)";
+  }
 };
 
 }  // namespace ternary

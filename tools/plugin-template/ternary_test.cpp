@@ -35,6 +35,10 @@ int main() {
   b.eval();
   b.forward(batch, 4);
   check(b.named_buffers()["initialized"].item<double>() == 0, "no initialisation outside training");
+  ternary::Ternary quantizer(saq::Params("quantizer", "ternary", "test"), saq::Context());
+  check(quantizer.refuse_bits({}, 2, 4).empty(), "2-bit weights accepted");
+  check(quantizer.refuse_bits({}, 4, 4).find("ternary weights take 2 bits, not 4") != std::string::npos,
+        "4-bit weights refused with the reason");
   std::printf("%s\n", failures ? "ternary template test: FAILED" : "ternary template test: passed");
   return failures ? 1 : 0;
 }

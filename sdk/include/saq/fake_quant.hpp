@@ -2,7 +2,8 @@
 /// Fake quantization with straight-through gradients, as single fused passes on CPU (one loop forward, one loop
 /// backward, per-thread partial sums for the scalar parameters). n = 2^bits − 1 throughout; x, v are the tensor
 /// being quantized; α (clip) and s (step) are learnable, receive gradients, and are 1-element tensors unless said.
-/// Non-float32 or non-CPU inputs run the `reference` compositions instead.
+/// Non-float32 or non-CPU inputs run the `reference` compositions instead. Each function takes bits 2..8 (what
+/// a layer can be set to) or 16, and throws std::invalid_argument for others.
 #include <cstdint>
 
 #include <ATen/core/Tensor.h>

@@ -28,9 +28,11 @@ struct QuantLayerInfo {
 /// The fake quantizer of one tensor of one layer, with its learnable parameters (clip values, step sizes).
 /// forward returns the tensor the layer consumes, with straight-through gradients to x and to its parameters.
 /// Data-driven initialisation (from the first training batch) is the quantizer's own business; it should keep
-/// "initialised" in a buffer so that checkpoints carry it.
+/// "initialised" in a buffer so that checkpoints carry it, and run in training mode only.
 class SAQ_VISIBLE TensorQuantizer : public torch::nn::Module {
  public:
+  /// `x`: the layer's latent weight, or its input activation. `bits`: 2..8, checked by the host (and accepted by
+  /// the quantizer's refuse_bits); never 32: a full-precision layer does not call its quantizers.
   virtual at::Tensor forward(const at::Tensor& x, int bits) = 0;
 };
 
@@ -43,6 +45,13 @@ class SAQ_VISIBLE Quantizer {
   virtual std::shared_ptr<TensorQuantizer> weight_quantizer(const QuantLayerInfo& layer) const = 0;
   /// The input-activation quantizer of `layer`.
   virtual std::shared_ptr<TensorQuantizer> activation_quantizer(const QuantLayerInfo& layer) const = 0;
+  /// Why this quantizer cannot quantize `layer` at these bits (32 = that tensor stays full precision), or "" when
+  /// it can. The host asks for every layer's resolved bits before the run's first stage, so a pipeline the
+  /// quantizer cannot serve stops at once (exit 2, naming the layer and where its bits came from).
+  virtual std::string refuse_bits(const QuantLayerInfo& layer, int weight_bits, int activation_bits) const {
+    (void)layer, (void)weight_bits, (void)activation_bits;
+    return {};
+  }
 };
 
 }  // namespace saq
