@@ -49,6 +49,18 @@ Context Session::context() const {
   return ctx;
 }
 
+std::int64_t Session::batch_size() const {
+  const Params& d = *pipeline.data;
+  const std::int64_t global = d.get<std::int64_t>("global_batch_size");
+  if (global == 0) return d.get<std::int64_t>("batch_size");
+  if (d.entries().at("batch_size").origin != "default")
+    d.fail("global_batch_size", "give batch_size (per process) or global_batch_size (over all processes), not both");
+  if (global % world_size() != 0)
+    d.fail("global_batch_size", std::to_string(global) + " does not divide among " + std::to_string(world_size()) +
+                                    " processes");
+  return global / world_size();
+}
+
 int Session::interrupt() const { return world ? agreed_interrupt : pending_interrupt(); }
 
 std::string Session::resume_command() const {
@@ -120,7 +132,7 @@ std::string summary_json(const Session& s, double seconds, const std::optional<C
   o.add("device", s.device.str()).add("threads", static_cast<std::int64_t>(at::get_num_threads()));
   o.add("seed", s.pipeline.run->get<std::int64_t>("seed"));
   o.add("world_size", static_cast<std::int64_t>(s.world_size()));
-  o.add("global_batch_size", s.pipeline.data->get<std::int64_t>("batch_size") * s.world_size());
+  o.add("global_batch_size", s.batch_size() * s.world_size());
   if (costs) o.add("quantizer", s.pipeline.quantizer->use()).raw("bops", cost_json(*costs));
   return o.str() + "\n";
 }
@@ -130,6 +142,7 @@ std::string summary_json(const Session& s, double seconds, const std::optional<C
 void build_components(Session& s) {
   const Registry& registry = s.registry;
   const Params& dp = *s.pipeline.data;
+  setup([&] { return s.batch_size(); });
   s.data = setup([&] { return registry.make<Dataset>(registry.require(Kind::Dataset, dp.use(), dp.origin()), dp, s.context()); });
   s.info = s.data->info();
   const Params& mp = *s.pipeline.model;

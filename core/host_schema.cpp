@@ -27,7 +27,12 @@ Schema run_schema() {
 
 Schema data_host_schema() {
   Schema s;
-  s.integer("batch_size", 128, "training batch size").min(1);
+  s.integer("batch_size", 128, "training batch size of each process (data parallel: W processes take W times it)")
+      .min(1);
+  s.integer("global_batch_size", 0,
+            "training batch size over all processes, kept as the world grows (each of W takes 1/W of it; it must "
+            "divide by W); exclusive with batch_size; 0 = batch_size decides")
+      .min(0);
   s.integer("eval_batch_size", 500, "evaluation batch size").min(1);
   return s;
 }

@@ -95,7 +95,7 @@ void search(Session& s, const Params& stage, std::int64_t index) {
 
   LoaderSpec spec;
   spec.split = "train";
-  spec.batch_size = s.pipeline.data->get<std::int64_t>("batch_size");
+  spec.batch_size = s.batch_size();
   spec.train = true;
   spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
   spec.rank = s.world ? s.world->rank() : 0;

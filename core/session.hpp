@@ -73,6 +73,9 @@ struct Session {
   /// Rank 0 (or the only process): the one that writes the run directory.
   bool writes() const { return !world || world->rank() == 0; }
   int world_size() const { return world ? world->world_size() : 1; }
+  /// Training batch of this process: data.batch_size, or data.global_batch_size / world size. Throws
+  /// std::invalid_argument naming the key when both are given or the global one does not divide.
+  std::int64_t batch_size() const;
   /// The signal to stop at: in a data-parallel run the one every rank agreed on, else the pending one.
   int interrupt() const;
   /// "saqhost resume DIR" (with --nproc N for a run started by saqhost's launcher).

@@ -41,7 +41,7 @@ struct StageSetup {
 StageSetup set_up(Session& s, const Params& stage) {
   StageSetup st;
   st.spec.split = "train";
-  st.spec.batch_size = s.pipeline.data->get<std::int64_t>("batch_size");
+  st.spec.batch_size = s.batch_size();
   st.spec.train = true;
   st.spec.seed = static_cast<std::uint64_t>(s.pipeline.run->get<std::int64_t>("seed"));
   st.spec.rank = s.world ? s.world->rank() : 0;
@@ -93,7 +93,7 @@ void record_communication(Session& s, std::int64_t index, std::int64_t epoch, Co
                           const EpochTotals& totals) {
   const CommStats now = comm_stats();
   const double steps = std::max<double>(1.0, static_cast<double>(totals.seen > 0 ? totals.seen : 1) /
-                                                 static_cast<double>(s.pipeline.data->get<std::int64_t>("batch_size") *
+                                                 static_cast<double>(s.batch_size() *
                                                                      s.world_size()));
   const double ms = 1000.0 * (now.seconds - since.seconds) / steps;
   const double bytes = static_cast<double>(now.bytes - since.bytes) / steps;

@@ -72,6 +72,31 @@ TEST_CASE("2 ranks with batch B train as 1 process with batch 2B, and hold ident
   CHECK_FALSE(fs::exists(two / "checkpoints/resume.pt"));
 }
 
+TEST_CASE("data.global_batch_size keeps the global batch as the world grows: 32 over 2 ranks is 16 per rank") {
+  const fs::path& two = two_rank_reference().first;
+  std::string text = pipeline(kSgd, 16);
+  const std::string per_process = "batch_size = 16";
+  text.replace(text.find(per_process), per_process.size(), "global_batch_size = 32");
+  TempDir dir;
+  Result r = run_in(dir, text, "g", "", "--nproc 2");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(relative_difference(weights(dir / "g/dp"), weights(two)) == 0.0);  // the same run, bit for bit
+  CHECK(json_value(dir / "g/dp/summary.json", "global_batch_size") == "32");
+  Result one = run_in(dir, text, "one");  // one process takes the whole global batch
+  REQUIRE(one.status == 0);
+  CHECK(json_value(dir / "one/dp/summary.json", "global_batch_size") == "32");
+  CHECK(relative_difference(weights(dir / "one/dp"), weights(two)) < 1e-6);
+  // 32 does not divide among 3 processes; both keys at once is ambiguous: exit 2 naming the key
+  Result three = run_in(dir, text, "three", "", "--nproc 3");
+  CHECK(three.status == 2);
+  CHECK(three.output.find("data.global_batch_size: 32 does not divide among 3 processes") != std::string::npos);
+  Result both = run_in(dir, text, "both", "", "--set data.batch_size=8");
+  CHECK(both.status == 2);
+  CHECK(both.output.find("data.global_batch_size: give batch_size (per process) or global_batch_size") !=
+        std::string::npos);
+}
+
 TEST_CASE("evaluation sharded over 2 ranks equals one process evaluating the same weights, exactly") {
   const fs::path& two = two_rank_reference().first;
   TempDir dir;
