@@ -1,35 +1,21 @@
 #pragma once
-/// Model weights on disk (LibTorch archives), written atomically.
+/// Model weights on disk: checkpoints/<stem>.pt, a torch.save file (`torch.load(path, weights_only=True)` opens
+/// it) holding {"format", "kind", "state_dict"}; read_state_dict reads it as any state_dict file.
 #include <filesystem>
-#include <string>
-#include <vector>
 
 #include <torch/nn/module.h>
 
-namespace torch::serialize {
-class InputArchive;
-class OutputArchive;
-}
+#include <saq/state.hpp>
 
 namespace saq::host {
 
-/// Throws std::runtime_error (the reason alone; callers name the file) when the zip archive's directory declares entries larger than the
-/// file can hold: LibTorch allocates what a (corrupt) archive declares before reading it.
-void check_archive_sizes(const std::filesystem::path& path);
-
-/// Writes `archive` to `file` (not atomically: callers write a temporary file). The archive is serialised in
-/// memory first: LibTorch's file writer throws from its destructor when the disk fills, which would abort.
-void write_archive(torch::serialize::OutputArchive& archive, const std::filesystem::path& file);
+/// The version of the files saqhost writes for itself (checkpoints, resume checkpoint).
+constexpr std::int64_t kCheckpointFormat = 2;
 
 /// Writes every parameter and buffer of `model` to `path` (temporary file, fsync, rename).
 void save_weights(const torch::nn::Module& model, const std::filesystem::path& path);
 
-/// Copies the tensors of `path` into `model` by name. Parameters and buffers missing from the file are an error,
-/// except quantizer state ("*_quantizer.*"), which an FP32 checkpoint does not have; returns the names so skipped.
-/// A tensor of another shape is an error naming it and both shapes. Errors are std::runtime_error naming the file.
-std::vector<std::string> load_weights(torch::nn::Module& model, const std::filesystem::path& path);
-/// The same from an archive already read (`path` names it in errors).
-std::vector<std::string> load_weights(torch::nn::Module& model, torch::serialize::InputArchive& archive,
-                                      const std::filesystem::path& path);
+/// `state`'s tensors by name; std::runtime_error naming an entry that is not a tensor.
+std::vector<std::pair<std::string, at::Tensor>> tensors_of(const StateDict& state);
 
 }  // namespace saq::host

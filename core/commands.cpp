@@ -8,6 +8,7 @@
 
 #include <saq/abi.hpp>
 
+#include "convert.hpp"
 #include "engine.hpp"
 #include "errors.hpp"
 #include "host_schema.hpp"
@@ -144,12 +145,19 @@ int resume_run(const CommandLine& cl, const Registry& registry, std::shared_ptr<
 }  // namespace
 
 int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
-  const std::vector<std::string> commands = {"run", "resume", "validate", "report", "plugins"};
+  const std::vector<std::string> commands = {"run", "resume", "validate", "report", "plugins", "convert"};
   if (std::find(commands.begin(), commands.end(), cl.command) == commands.end()) {
     std::string hint = did_you_mean(cl.command, commands);
     throw InputError("unknown command '" + cl.command + "'" + (hint.empty() ? "" : "; " + hint) + " (commands: " +
                      join(commands) + ")");
   }
+  if (cl.command == "convert") {
+    if (cl.pipeline.empty() || cl.output.empty()) throw InputError("convert: saqhost convert OLD.pt NEW.pt");
+    const std::size_t n = convert_checkpoint(cl.pipeline, cl.output, *log);
+    log->info("{}: {} tensors from {}", cl.output, n, cl.pipeline);
+    return 0;
+  }
+  if (!cl.output.empty()) throw InputError(cl.command + ": unexpected argument '" + cl.output + "'");
   Registry registry;
   load_plugins(registry, plugin_search_path(cl.plugin_paths));
   for (const auto& w : registry.warnings) log->warn("{}", w);

@@ -10,6 +10,7 @@ namespace saq::host {
 
 struct CommandLine {
   std::string command, pipeline, describe;
+  std::string output;  ///< convert: the file to write
   std::vector<std::string> overrides, plugin_paths;
   bool resume = false;
   bool nproc_given = false;
@@ -17,7 +18,7 @@ struct CommandLine {
   std::vector<std::string> worker_args;   ///< the arguments without --nproc, for the workers
 };
 
-/// Runs `run`, `resume`, `validate`, `report` or `plugins`; returns the exit status. Throws InputError / RunError.
+/// Runs `run`, `resume`, `validate`, `report`, `plugins` or `convert`; returns the exit status. Throws InputError / RunError.
 int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log);
 std::string version_text();
 

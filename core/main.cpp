@@ -26,6 +26,8 @@ const char* kUsage =
     "  validate PIPELINE.toml [--set key=value]... check a pipeline without running it\n"
     "  report PIPELINE.toml [--set key=value]...   per-layer bits, BOPs and memory footprint, without training\n"
     "  plugins [--describe NAME]                 list components, or one component's parameters\n"
+    "  convert OLD.pt NEW.pt                     rewrite a weights checkpoint of an earlier saqhost (TorchScript\n"
+    "                                            archive) as a torch.save file; convert only files you trust\n"
     "\n"
     "exit status: 0 done, 1 failed while running, 2 bad input (pipeline, key, plugin or data file),\n"
     "             130 / 143 stopped by SIGINT / SIGTERM after saving a checkpoint (saqhost resume continues)\n";
@@ -43,11 +45,12 @@ int dispatch(int argc, char** argv) {
       ("nproc", po::value<int>(), "run/resume: train data-parallel on N processes of this machine")
       ("quiet,q", "log warnings and errors only");
   po::options_description hidden;
-  hidden.add_options()("command", po::value<std::string>())("pipeline", po::value<std::string>());
+  hidden.add_options()("command", po::value<std::string>())("pipeline", po::value<std::string>())(
+      "output", po::value<std::string>());
   po::options_description all;
   all.add(common).add(hidden);
   po::positional_options_description pos;
-  pos.add("command", 1).add("pipeline", 1);
+  pos.add("command", 1).add("pipeline", 1).add("output", 1);
 
   po::variables_map vm;
   try {
@@ -75,6 +78,7 @@ int dispatch(int argc, char** argv) {
   CommandLine cl;
   cl.command = vm["command"].as<std::string>();
   cl.pipeline = vm.count("pipeline") ? vm["pipeline"].as<std::string>() : "";
+  cl.output = vm.count("output") ? vm["output"].as<std::string>() : "";
   cl.overrides = list("set");
   cl.plugin_paths = list("plugin-path");
   cl.describe = vm.count("describe") ? vm["describe"].as<std::string>() : "";

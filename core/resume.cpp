@@ -5,140 +5,123 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/serialize/input-archive.h>
-#include <torch/serialize/output-archive.h>
+
+#include <saq/torch_file.hpp>
 
 #include "checkpoint.hpp"
 #include "run_dir.hpp"
+#include "state_dict.hpp"
 
 namespace saq::host {
 
-namespace {
-
-constexpr std::int64_t kFormat = 1;
-
-// Scalars travel as 0-d tensors: int64 bit-exact, doubles bit-exact.
-void put(torch::serialize::OutputArchive& a, const std::string& key, std::int64_t v) { a.write(key, at::scalar_tensor(v, at::kLong)); }
-void put(torch::serialize::OutputArchive& a, const std::string& key, double v) { a.write(key, at::scalar_tensor(v, at::kDouble)); }
-
-struct Reader {
-  torch::serialize::InputArchive& a;
-  const std::filesystem::path& path;
-  at::Tensor get(const std::string& key) const {
-    at::Tensor t;
-    if (!a.try_read(key, t)) throw std::runtime_error(path.string() + ": not a resume checkpoint (no '" + key + "')");
-    return t;
-  }
-  std::int64_t i(const std::string& key) const { return get(key).item<std::int64_t>(); }
-  double d(const std::string& key) const { return get(key).item<double>(); }
-};
-
-}  // namespace
+// checkpoints/resume.pt, a torch.save file:
+//   format, kind, point {stage, epoch, step, ..., totals {...}, test {...}}, rng_cpu, model {state_dict},
+//   optimizer {the optimizer's own state} (absent at a stage boundary)
+// Integers are ints and doubles 0-d float64 tensors: both bit-exact.
 
 void save_resume(const std::filesystem::path& path, const ResumePoint& p, const torch::nn::Module& model,
                  const Optimizer* optimizer) {
-  write_atomically(path, [&](const std::filesystem::path& tmp) {
-    torch::serialize::OutputArchive a;
-    put(a, "format", kFormat);
-    put(a, "stage", p.stage);
-    put(a, "epoch", p.epoch);
-    put(a, "step", p.step);
-    put(a, "in_stage", static_cast<std::int64_t>(p.in_stage));
-    put(a, "epochs_trained", p.epochs_trained);
-    put(a, "quantizers_attached", static_cast<std::int64_t>(p.quantizers_attached));
-    put(a, "totals.loss_sum", p.totals.loss_sum);
-    put(a, "totals.ms_sum", p.totals.ms_sum);
-    put(a, "totals.sharpness_sum", p.totals.sharpness_sum);
-    put(a, "totals.rho", p.totals.rho);
-    put(a, "totals.sharpness_steps", p.totals.sharpness_steps);
-    put(a, "totals.top1", p.totals.top1);
-    put(a, "totals.top5", p.totals.top5);
-    put(a, "totals.seen", p.totals.seen);
-    put(a, "totals.skipped", p.totals.skipped);
-    put(a, "has_test", static_cast<std::int64_t>(p.last_test.has_value()));
-    if (p.last_test) {
-      put(a, "test.loss", p.last_test->loss);
-      put(a, "test.top1", p.last_test->top1);
-      put(a, "test.top5", p.last_test->top5);
-      put(a, "test.samples", p.last_test->samples);
-    }
-    put(a, "metrics_bytes", static_cast<std::int64_t>(p.metrics_bytes));
-    put(a, "events_bytes", static_cast<std::int64_t>(p.events_bytes));
-    put(a, "consecutive_skipped", p.consecutive_skipped);
-    put(a, "seconds", p.seconds);
-    put(a, "world_size", p.world_size);
-    {
-      auto gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      a.write("rng_cpu", gen.get_state());
-    }
-    torch::serialize::OutputArchive m;
-    model.save(m);
-    a.write("model", m);
-    if (optimizer) {
-      torch::serialize::OutputArchive o;
-      optimizer->save(o);
-      a.write("optimizer", o);
-    }
-    write_archive(a, tmp);
-  });
+  StateDict a;
+  a.put_int("format", kCheckpointFormat);
+  a.put_text("kind", "saqhost resume");
+  StateDict& q = a.child("point");
+  q.put_int("stage", p.stage);
+  q.put_int("epoch", p.epoch);
+  q.put_int("step", p.step);
+  q.put_bool("in_stage", p.in_stage);
+  q.put_int("epochs_trained", p.epochs_trained);
+  q.put_bool("quantizers_attached", p.quantizers_attached);
+  StateDict& t = q.child("totals");
+  t.put_real("loss_sum", p.totals.loss_sum);
+  t.put_real("ms_sum", p.totals.ms_sum);
+  t.put_real("sharpness_sum", p.totals.sharpness_sum);
+  t.put_real("rho", p.totals.rho);
+  t.put_int("sharpness_steps", p.totals.sharpness_steps);
+  t.put_int("top1", p.totals.top1);
+  t.put_int("top5", p.totals.top5);
+  t.put_int("seen", p.totals.seen);
+  t.put_int("skipped", p.totals.skipped);
+  if (p.last_test) {
+    StateDict& e = q.child("test");
+    e.put_real("loss", p.last_test->loss);
+    e.put_real("top1", p.last_test->top1);
+    e.put_real("top5", p.last_test->top5);
+    e.put_int("samples", p.last_test->samples);
+  }
+  q.put_int("metrics_bytes", static_cast<std::int64_t>(p.metrics_bytes));
+  q.put_int("events_bytes", static_cast<std::int64_t>(p.events_bytes));
+  q.put_int("consecutive_skipped", p.consecutive_skipped);
+  q.put_real("seconds", p.seconds);
+  q.put_int("world_size", p.world_size);
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    a.put_tensor("rng_cpu", gen.get_state());
+  }
+  a.child("model") = module_state(model);
+  if (optimizer) optimizer->save(a.child("optimizer"));
+  write_atomically(path, [&](const std::filesystem::path& tmp) { write_state(tmp.string(), a); });
 }
 
-ResumeFile::ResumeFile(const std::filesystem::path& path)
-    : path_(path), archive_(std::make_unique<torch::serialize::InputArchive>()) {
+ResumeFile::ResumeFile(const std::filesystem::path& path) : path_(path) {
+  if (is_torchscript_archive(path.string()))
+    throw std::runtime_error(path.string() + ": a resume checkpoint of an earlier saqhost (a TorchScript archive), "
+                                             "which this one does not read; start the run again (its stage "
+                                             "checkpoints convert with `saqhost convert OLD.pt NEW.pt`)");
   try {
-    check_archive_sizes(path);
-    archive_->load_from(path.string());
+    state_ = std::make_unique<StateDict>(read_state(path.string()));
   } catch (const std::exception& e) {
     std::string what = e.what();
     throw std::runtime_error(path.string() + ": not a readable resume checkpoint (" + what.substr(0, what.find('\n')) + ")");
   }
-  Reader r{*archive_, path_};
-  if (r.i("format") != kFormat)
-    throw std::runtime_error(path.string() + ": resume checkpoint format " + std::to_string(r.i("format")) +
-                             ", this saqhost reads format " + std::to_string(kFormat));
+  const StateDict& a = *state_;
+  if (!a.has("kind") || a.text("kind") != "saqhost resume")
+    throw std::runtime_error(path.string() + ": not a resume checkpoint (no kind \"saqhost resume\")");
+  if (a.integer("format") != kCheckpointFormat)
+    throw std::runtime_error(path.string() + ": resume checkpoint format " + std::to_string(a.integer("format")) +
+                             ", this saqhost reads format " + std::to_string(kCheckpointFormat));
+  const StateDict& q = a.child("point");
   ResumePoint& p = point_;
-  p.stage = r.i("stage");
-  p.epoch = r.i("epoch");
-  p.step = r.i("step");
-  p.in_stage = r.i("in_stage") != 0;
-  p.epochs_trained = r.i("epochs_trained");
-  p.quantizers_attached = r.i("quantizers_attached") != 0;
-  p.totals.loss_sum = r.d("totals.loss_sum");
-  p.totals.ms_sum = r.d("totals.ms_sum");
-  p.totals.sharpness_sum = r.d("totals.sharpness_sum");
-  p.totals.rho = r.d("totals.rho");
-  p.totals.sharpness_steps = r.i("totals.sharpness_steps");
-  p.totals.top1 = r.i("totals.top1");
-  p.totals.top5 = r.i("totals.top5");
-  p.totals.seen = r.i("totals.seen");
-  p.totals.skipped = r.i("totals.skipped");
-  if (r.i("has_test")) p.last_test = TestResult{r.d("test.loss"), r.d("test.top1"), r.d("test.top5"), r.i("test.samples")};
-  p.metrics_bytes = static_cast<std::uint64_t>(r.i("metrics_bytes"));
-  p.events_bytes = static_cast<std::uint64_t>(r.i("events_bytes"));
-  p.consecutive_skipped = r.i("consecutive_skipped");
-  p.seconds = r.d("seconds");
-  at::Tensor world;
-  p.world_size = archive_->try_read("world_size", world) ? world.item<std::int64_t>() : 1;
+  p.stage = q.integer("stage");
+  p.epoch = q.integer("epoch");
+  p.step = q.integer("step");
+  p.in_stage = q.boolean("in_stage");
+  p.epochs_trained = q.integer("epochs_trained");
+  p.quantizers_attached = q.boolean("quantizers_attached");
+  const StateDict& t = q.child("totals");
+  p.totals.loss_sum = t.real("loss_sum");
+  p.totals.ms_sum = t.real("ms_sum");
+  p.totals.sharpness_sum = t.real("sharpness_sum");
+  p.totals.rho = t.real("rho");
+  p.totals.sharpness_steps = t.integer("sharpness_steps");
+  p.totals.top1 = t.integer("top1");
+  p.totals.top5 = t.integer("top5");
+  p.totals.seen = t.integer("seen");
+  p.totals.skipped = t.integer("skipped");
+  if (q.has("test")) {
+    const StateDict& e = q.child("test");
+    p.last_test = TestResult{e.real("loss"), e.real("top1"), e.real("top5"), e.integer("samples")};
+  }
+  p.metrics_bytes = static_cast<std::uint64_t>(q.integer("metrics_bytes"));
+  p.events_bytes = static_cast<std::uint64_t>(q.integer("events_bytes"));
+  p.consecutive_skipped = q.integer("consecutive_skipped");
+  p.seconds = q.real("seconds");
+  p.world_size = q.integer("world_size");
 }
 
 ResumeFile::~ResumeFile() = default;
 
 void ResumeFile::restore_model(torch::nn::Module& model) const {
-  torch::serialize::InputArchive m;
-  if (!archive_->try_read("model", m)) throw std::runtime_error(path_.string() + ": holds no model");
-  load_weights(model, m, path_);
-  at::Tensor rng;
-  if (!archive_->try_read("rng_cpu", rng)) throw std::runtime_error(path_.string() + ": holds no RNG state");
+  load_state_dict(model, tensors_of(state_->child("model")), path_.string(), false);
+  const at::Tensor& rng = state_->tensor("rng_cpu");
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(rng);
+  gen.set_state(rng);  // checks the state's size and type itself
 }
 
 void ResumeFile::restore_optimizer(Optimizer& optimizer) const {
-  torch::serialize::InputArchive o;
-  if (!archive_->try_read("optimizer", o)) throw std::runtime_error(path_.string() + ": holds no optimizer state");
-  optimizer.load(o);
+  if (!state_->has("optimizer")) throw std::runtime_error(path_.string() + ": holds no optimizer state");
+  optimizer.load(state_->child("optimizer"));
 }
 
 }  // namespace saq::host

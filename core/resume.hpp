@@ -9,11 +9,8 @@
 #include <optional>
 
 #include <saq/optimizer.hpp>
+#include <saq/state.hpp>
 #include <torch/nn/module.h>
-
-namespace torch::serialize {
-class InputArchive;
-}
 
 namespace saq::host {
 
@@ -51,7 +48,8 @@ void save_resume(const std::filesystem::path& path, const ResumePoint& point, co
 /// A resume checkpoint read back, applied in the order the run rebuilds itself.
 class ResumeFile {
  public:
-  /// Reads the file; std::runtime_error naming it when it is not a resume checkpoint of this version.
+  /// Reads the file (saq's restricted reader: nothing in it can allocate beyond the file's size or run code);
+  /// std::runtime_error naming it when it is not a resume checkpoint of this version.
   explicit ResumeFile(const std::filesystem::path& path);
   ~ResumeFile();
   const ResumePoint& point() const { return point_; }
@@ -61,7 +59,7 @@ class ResumeFile {
 
  private:
   std::filesystem::path path_;
-  std::unique_ptr<torch::serialize::InputArchive> archive_;
+  std::unique_ptr<StateDict> state_;
   ResumePoint point_;
 };
 

@@ -5,7 +5,6 @@
 #include <stdexcept>
 
 #include <ATen/ATen.h>
-#include <caffe2/serialize/inline_container.h>
 
 #include "errors.hpp"
 #include "run_dir.hpp"
@@ -18,6 +17,11 @@ std::string shape(const at::Tensor& t) {
   std::string out = "[";
   for (auto d : t.sizes()) out += (out.size() > 1 ? ", " : "") + std::to_string(d);
   return out + "]";
+}
+
+/// "[64, 3, 3, 3]", with the dtype when it is not float ("Long [1]").
+std::string kind(const at::Tensor& t) {
+  return (t.scalar_type() == at::kFloat ? "" : std::string(c10::toString(t.scalar_type())) + " ") + shape(t);
 }
 
 bool quantizer_state(const std::string& name) { return name.find("_quantizer.") != std::string::npos; }
@@ -72,8 +76,8 @@ LoadReport load_state_dict(torch::nn::Module& model, const NamedTensors& tensors
       continue;
     }
     used.insert(name);
-    if (it->second.sizes() != t.sizes()) {
-      r.misshaped.push_back(name + ": file " + shape(it->second) + ", model " + shape(t));
+    if (it->second.sizes() != t.sizes() || it->second.scalar_type() != t.scalar_type()) {
+      r.misshaped.push_back(name + ": file " + kind(it->second) + ", model " + kind(t));
       continue;
     }
     copies.emplace_back(t, it->second);
@@ -89,15 +93,6 @@ LoadReport load_state_dict(torch::nn::Module& model, const NamedTensors& tensors
   at::NoGradGuard no_grad;
   for (auto& [to, from] : copies) to.copy_(from);
   return r;
-}
-
-bool is_libtorch_archive(const std::filesystem::path& path) {
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path.string());
-    return reader.hasRecord("constants.pkl");
-  } catch (const std::exception&) {
-    return false;  // not a zip at all: the state_dict reader says what it is
-  }
 }
 
 }  // namespace saq::host

@@ -22,7 +22,7 @@ struct LoadReport {
   std::vector<std::string> loaded;      ///< matched by name and shape (copied, unless a strict load failed)
   std::vector<std::string> missing;     ///< the model's, absent from the file (not loaded)
   std::vector<std::string> unexpected;  ///< the file's, absent from the model (ignored)
-  std::vector<std::string> misshaped;   ///< "name: file [a, b], model [c, d]" (not loaded)
+  std::vector<std::string> misshaped;   ///< "name: file [a, b], model [c, d]", or another dtype (not loaded)
   std::vector<std::string> kept;        ///< quantizer state absent from the file: keeps its value
   bool stripped_module_prefix = false;  ///< the file's keys carried DataParallel's "module."
   bool complete() const { return missing.empty() && unexpected.empty() && misshaped.empty(); }
@@ -37,8 +37,5 @@ struct LoadReport {
 /// loaded and the rest is left as it was and reported.
 LoadReport load_state_dict(torch::nn::Module& model, const NamedTensors& tensors, const std::string& source,
                            bool partial);
-
-/// Whether `path` is a LibTorch archive (saqhost's own .pt checkpoints) rather than a torch.save file.
-bool is_libtorch_archive(const std::filesystem::path& path);
 
 }  // namespace saq::host

@@ -299,16 +299,10 @@ void prepare_stage(Session& s, const Params& stage, std::int64_t index, bool res
     bool own = init.rfind("stage", 0) == 0 && init.find('/') == std::string::npos;
     std::filesystem::path file = own ? s.dir->checkpoint(init + ".pt") : std::filesystem::path(init);
     if (!std::filesystem::exists(file)) stage.fail("init", file.string() + ": no such checkpoint");
-    if (is_libtorch_archive(file)) {
-      auto skipped = load_weights(*s.model, file);
-      s.log.info("stage {}: weights from {}{}", index, file.string(),
-                 skipped.empty() ? "" : fmt::format(" ({} quantizer tensors keep their state)", skipped.size()));
-    } else {
-      LoadReport r =
-          load_state_dict(*s.model, read_state_dict(file.string()), file.string(), stage.get<bool>("init_partial"));
-      if (r.complete()) s.log.info("stage {}: weights from {}: {}", index, file.string(), r.describe());
-      else s.log.warn("stage {}: weights from {}, partially: {}", index, file.string(), r.describe());
-    }
+    LoadReport r =
+        load_state_dict(*s.model, read_state_dict(file.string()), file.string(), stage.get<bool>("init_partial"));
+    if (r.complete()) s.log.info("stage {}: weights from {}: {}", index, file.string(), r.describe());
+    else s.log.warn("stage {}: weights from {}, partially: {}", index, file.string(), r.describe());
   }
   apply_bits(*s.model, s.bits, !quantized);
   if (quantized) s.log.info("stage {}: quantized with '{}'\n{}", index, s.pipeline.quantizer->use(), bits_table(s.bits));

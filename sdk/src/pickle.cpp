@@ -139,7 +139,10 @@ class Machine {
     push(v);
   }
 
-  void push(ValuePtr v) { stack_.push_back(std::move(v)); }
+  void push(ValuePtr v) {
+    if (++pushed_ > o_.max_values) fail("more than " + std::to_string(o_.max_values) + " values (a state holds far fewer)");
+    stack_.push_back(std::move(v));
+  }
   const ValuePtr& top() {
     if (stack_.size() <= floor()) fail("stack underflow");
     return stack_.back();
@@ -286,7 +289,7 @@ class Machine {
   }
 
   const std::uint8_t* p_;
-  std::size_t n_, pos_ = 0, op_at_ = 0;
+  std::size_t n_, pos_ = 0, op_at_ = 0, pushed_ = 0;
   const Options& o_;
   std::vector<ValuePtr> stack_;
   std::vector<std::size_t> marks_;

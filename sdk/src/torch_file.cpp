@@ -10,7 +10,8 @@
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/serialization/pickle.h>
+
+#include "zip_check.hpp"
 
 namespace saq {
 
@@ -44,6 +45,12 @@ void check_container(const std::string& path) {
   throw std::runtime_error(path + ": not a PyTorch file (no zip container)");
 }
 
+std::string shape_text(const std::vector<std::int64_t>& v) {
+  std::string out = "[";
+  for (auto d : v) out += (out.size() > 1 ? ", " : "") + std::to_string(d);
+  return out + "]";
+}
+
 std::vector<std::int64_t> ints(const ValuePtr& v, const std::string& what) {
   std::vector<std::int64_t> out;
   for (const auto& x : pickle::as_sequence(v, what)) out.push_back(pickle::as_int(x, what));
@@ -58,15 +65,22 @@ ValuePtr rebuild_tensor(const std::vector<ValuePtr>& args) {
   if (size.size() != stride.size())
     throw std::runtime_error("size has " + std::to_string(size.size()) + " dimensions, stride " +
                              std::to_string(stride.size()));
+  if (size.size() > 64) throw std::runtime_error(std::to_string(size.size()) + " dimensions (at most 64 are read)");
+  // The last element the view reaches must lie in the storage; every product and sum is checked for overflow,
+  // so that a declared shape can never make a view past the storage's end.
   std::int64_t last = offset, numel = 1;
-  for (std::size_t i = 0; i < size.size(); ++i) {
+  bool overflow = offset < 0;
+  for (std::size_t i = 0; i < size.size() && !overflow; ++i) {
     if (size[i] < 0 || stride[i] < 0) throw std::runtime_error("negative size or stride");
-    numel *= size[i];
-    last += (size[i] - 1) * stride[i];
+    std::int64_t reach = 0;
+    overflow = __builtin_mul_overflow(numel, size[i], &numel) ||
+               (size[i] > 0 && __builtin_mul_overflow(size[i] - 1, stride[i], &reach)) ||
+               __builtin_add_overflow(last, reach, &last);
   }
-  if (offset < 0 || (numel > 0 && last >= storage.numel()))
-    throw std::runtime_error("tensor at offset " + std::to_string(offset) + " reaches element " + std::to_string(last) +
-                             " of a storage of " + std::to_string(storage.numel()));
+  if (overflow || (numel > 0 && last >= storage.numel()))
+    throw std::runtime_error("a tensor of size " + shape_text(size) + ", stride " + shape_text(stride) +
+                             " at offset " + std::to_string(offset) + " reaches past its storage of " +
+                             std::to_string(storage.numel()) + " elements");
   return Value::of_tensor(numel == 0 ? at::empty(size, storage.options()) : storage.as_strided(size, stride, offset));
 }
 
@@ -101,18 +115,38 @@ at::Tensor read_storage(caffe2::serialize::PyTorchStreamReader& reader, const Va
   return out;
 }
 
+bool has_torchscript_records(caffe2::serialize::PyTorchStreamReader& reader) {
+  return reader.hasRecord("constants.pkl") || reader.hasRecord("code/__torch__.py");
+}
+
 }  // namespace
+
+bool is_torchscript_archive(const std::string& path) {
+  try {
+    check_container(path);
+    detail::check_archive_sizes(path);
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    return has_torchscript_records(reader);
+  } catch (const std::exception&) {
+    return false;  // not a zip container: the reader says what it is
+  }
+}
 
 ValuePtr read_torch_file(const std::string& path, const pickle::Globals& extra) {
   check_container(path);
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
+    detail::check_archive_sizes(path);
     reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": not a readable zip container (" + first_line(e.what()) + ")");
   }
-  if (!reader->hasRecord("data.pkl"))
-    throw std::runtime_error(path + ": has no data.pkl (a TorchScript archive, not a torch.save file?)");
+  if (has_torchscript_records(*reader))
+    throw std::runtime_error(path + ": a TorchScript archive (what saqhost wrote before its checkpoints became "
+                                    "torch.save files), which is not read: its code could crash or mislead the "
+                                    "reader. Convert a weights checkpoint once with `saqhost convert " + path +
+                                    " NEW.pt` (the one command that opens such files)");
+  if (!reader->hasRecord("data.pkl")) throw std::runtime_error(path + ": has no data.pkl (not a torch.save file)");
   auto [data, size] = reader->getRecord("data.pkl");
 
   pickle::Options o;
@@ -160,14 +194,35 @@ NamedTensors read_state_dict(const std::string& path) {
   return out;
 }
 
-void write_state_dict(const std::string& path, const NamedTensors& tensors) {
-  c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& [name, t] : tensors) dict.insert(name, t.detach().to(at::kCPU).contiguous().clone());
-  std::vector<char> bytes = torch::jit::pickle_save(c10::IValue(dict));
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) throw std::runtime_error(path + ": cannot write");
+namespace {
+
+constexpr int kMaxDepth = 16;
+
+void convert(const Value& dict, StateDict& out, int depth) {
+  if (depth > kMaxDepth) throw std::runtime_error(out.where() + ": dicts nested deeper than " + std::to_string(kMaxDepth));
+  for (const auto& [k, v] : dict.entries) {
+    if (!k->is_text()) throw std::runtime_error(out.where() + ": a " + k->describe() + " key (keys are strings)");
+    const std::string& key = k->text;
+    switch (v->type) {
+      case Type::Tensor: out.put_tensor(key, v->tensor); break;
+      case Type::Int: out.put_int(key, v->integer); break;
+      case Type::Float: out.put_real(key, v->real); break;
+      case Type::Bool: out.put_bool(key, v->boolean); break;
+      case Type::Str: out.put_text(key, v->text); break;
+      case Type::Dict: convert(*v, out.child(key), depth + 1); break;
+      default: throw std::runtime_error(out.where() + ": '" + key + "' is a " + v->describe() + ", which a state does not hold");
+    }
+  }
+}
+
+}  // namespace
+
+StateDict read_state(const std::string& path) {
+  ValuePtr top = read_torch_file(path);
+  if (top->type != Type::Dict) throw std::runtime_error(path + ": holds a " + top->describe() + ", not a dict");
+  StateDict out(path);
+  convert(*top, out, 0);
+  return out;
 }
 
 }  // namespace saq

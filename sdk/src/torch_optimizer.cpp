@@ -4,7 +4,6 @@
 #include <string>
 
 #include <ATen/ATen.h>
-#include <torch/serialize/archive.h>
 
 namespace saq {
 
@@ -59,8 +58,8 @@ void TorchOptimizer::set_lr_factor(double factor) {
 
 double TorchOptimizer::lr() const { return impl_->param_groups().front().options().get_lr(); }
 
-void TorchOptimizer::save(torch::serialize::OutputArchive& archive) const { impl_->save(archive); }
+void TorchOptimizer::save(StateDict& state) const { save_torch_optimizer(*impl_, state); }
 
-void TorchOptimizer::load(torch::serialize::InputArchive& archive) { impl_->load(archive); }
+void TorchOptimizer::load(const StateDict& state) { load_torch_optimizer(*impl_, state); }
 
 }  // namespace saq

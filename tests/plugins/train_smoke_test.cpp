@@ -8,7 +8,7 @@
 
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
-#include <torch/serialize/input-archive.h>
+#include <saq/torch_file.hpp>
 
 #include "engine.hpp"
 
@@ -102,9 +102,8 @@ TEST_CASE("train smoke: synthetic, 2 epochs, writes the run directory and learns
   auto ds = test::make_dataset(p);
   auto fresh = test::make_model(p, ds->info());
   CHECK(test_top1(*fresh, *ds) < 50.0);  // untrained: about chance, 10%
-  torch::serialize::InputArchive archive;
-  archive.load_from((run / "checkpoints" / "final.pt").string());
-  fresh->load(archive);
+  const StateDict final_pt = read_state((run / "checkpoints" / "final.pt").string());
+  load_module_state(*fresh, final_pt.child("state_dict"));
   CHECK(test_top1(*fresh, *ds) == doctest::Approx(top1).epsilon(1e-6));
 
   // The same name again: a new directory beside the first, which is left alone.

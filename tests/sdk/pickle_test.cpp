@@ -18,10 +18,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-ValuePtr run(const std::string& bytes, const saq::pickle::Globals& globals = {}) {
+ValuePtr run(const std::string& bytes, const saq::pickle::Globals& globals = {},
+             std::size_t max_values = saq::pickle::Options{}.max_values) {
   saq::pickle::Options o;
   o.source = "mem";
   o.globals = globals;
+  o.max_values = max_values;
   return saq::pickle::load(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), o);
 }
 
@@ -149,7 +151,7 @@ TEST_CASE("pickle: lists nested a million deep load and are released without rec
   const int depth = 1000000;
   for (int i = 0; i < depth; ++i) bytes += "]q\x01" "a0h\x01"s;
   bytes += "0h\x00."s;
-  ValuePtr v = run(bytes);
+  ValuePtr v = run(bytes, {}, 4 * depth);  // 2 pushes a level: above the default cap
   int seen = 0;
   for (const Value* l = v.get(); !l->items.empty(); l = l->items[0].get()) ++seen;
   CHECK(seen == depth);

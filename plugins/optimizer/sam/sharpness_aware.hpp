@@ -30,8 +30,8 @@ class SharpnessAware : public Optimizer {
   void zero_grad() override { base_->zero_grad(); }
   void set_lr_factor(double factor) override { base_->set_lr_factor(factor); }
   double lr() const override { return base_->lr(); }
-  void save(torch::serialize::OutputArchive& archive) const override { base_->save(archive); }
-  void load(torch::serialize::InputArchive& archive) override { base_->load(archive); }
+  void save(StateDict& state) const override { base_->save(state); }
+  void load(const StateDict& state) override { base_->load(state); }
 
   /// ρ at a point of training (epochs done, fractional), per the schedule.
   double rho_at(double epoch, std::int64_t epochs) const;

@@ -7,7 +7,8 @@
 
 #include <ATen/ATen.h>
 #include <torch/optim/adam.h>
-#include <torch/serialize.h>
+#include <saq/torch_file.hpp>
+#include <saq/torch_optimizer.hpp>
 
 #include "../common/search_common.hpp"
 
@@ -59,53 +60,46 @@ double Samq::reinforce(torch::optim::Optimizer& adam, const Generator::Rollout& 
   return loss.item<double>();
 }
 
+// search/state.pt: {generator, generator_adam, model, supernet_optimizer, next_epoch, sampled}, a torch.save file.
 void Samq::save_state(const SearchContext& ctx, const State& st) const {
   if (ctx.state_file.empty() || (ctx.collective && !ctx.collective->logging_rank())) return;
-  torch::serialize::OutputArchive a, gen, adam, model, opt;
-  st.gen->save(gen);
-  st.adam->save(adam);
-  ctx.model->save(model);
-  st.supernet->save(opt);
-  a.write("generator", gen);
-  a.write("generator_adam", adam);
-  a.write("model", model);
-  a.write("supernet_optimizer", opt);
-  a.write("next_epoch", at::tensor(st.next_epoch));
+  StateDict a;
+  a.put_text("kind", "samq search state");
+  a.child("generator") = module_state(*st.gen);
+  save_torch_optimizer(*st.adam, a.child("generator_adam"));
+  a.child("model") = module_state(*ctx.model);
+  st.supernet->save(a.child("supernet_optimizer"));
+  a.put_int("next_epoch", st.next_epoch);
   const auto d = st.gen->decisions();
   at::Tensor sampled = at::empty({static_cast<std::int64_t>(st.sampled.size()), d}, at::kLong);
   for (size_t i = 0; i < st.sampled.size(); ++i)
     for (std::int64_t t = 0; t < d; ++t) sampled[static_cast<std::int64_t>(i)][t] = st.sampled[i][static_cast<size_t>(t)];
-  a.write("sampled", sampled);
-  const std::string tmp = ctx.state_file + ".tmp";
-  a.save_to(tmp);
-  std::filesystem::rename(tmp, ctx.state_file);
+  a.put_tensor("sampled", sampled);
+  write_state_atomically(ctx.state_file, a);
 }
 
 bool Samq::load_state(const SearchContext& ctx, State& st) const {
   if (ctx.state_file.empty() || !std::filesystem::exists(ctx.state_file)) return false;
-  torch::serialize::InputArchive a, gen, adam, model, opt;
   try {
-    a.load_from(ctx.state_file);
-    a.read("generator", gen);
-    a.read("generator_adam", adam);
-    a.read("model", model);
-    a.read("supernet_optimizer", opt);
-    st.gen->load(gen);
-    st.adam->load(adam);
-    ctx.model->load(model);
-    st.supernet->load(opt);
-    at::Tensor next, sampled;
-    a.read("next_epoch", next);
-    a.read("sampled", sampled);
-    st.next_epoch = next.item<std::int64_t>();
+    const StateDict a = read_state(ctx.state_file);
+    if (!a.has("kind") || a.text("kind") != "samq search state") throw std::runtime_error("not a samq state");
+    load_module_state(*st.gen, a.child("generator"));
+    load_torch_optimizer(*st.adam, a.child("generator_adam"));
+    load_module_state(*ctx.model, a.child("model"));
+    st.supernet->load(a.child("supernet_optimizer"));
+    st.next_epoch = a.integer("next_epoch");
+    const at::Tensor sampled = a.tensor("sampled").to(at::kLong);
+    if (sampled.dim() != 2 || sampled.size(1) != st.gen->decisions())
+      throw std::runtime_error("'sampled' is not [n, " + std::to_string(st.gen->decisions()) + "]");
     st.sampled.clear();
+    auto rows = sampled.accessor<std::int64_t, 2>();
     for (std::int64_t i = 0; i < sampled.size(0); ++i) {
       std::vector<std::int64_t> row;
-      for (std::int64_t t = 0; t < sampled.size(1); ++t) row.push_back(sampled[i][t].item<std::int64_t>());
+      for (std::int64_t t = 0; t < sampled.size(1); ++t) row.push_back(rows[i][t]);
       st.sampled.push_back(row);
     }
   } catch (const std::exception& e) {
-    throw std::runtime_error(ctx.state_file + ": not a samq state of this search (" + e.what() +
+    throw std::runtime_error(ctx.state_file + ": not a samq state of this search (" + std::string(e.what()) +
                              "); delete it to start the search over");
   }
   return true;

@@ -12,11 +12,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <saq/params.hpp>
-
-namespace torch::serialize {
-class InputArchive;
-class OutputArchive;
-}  // namespace torch::serialize
+#include <saq/state.hpp>
 
 namespace saq {
 
@@ -78,8 +74,10 @@ class SAQ_VISIBLE Optimizer {
   virtual void set_lr_factor(double factor) = 0;
   /// The current learning rate of the first group.
   virtual double lr() const = 0;
-  virtual void save(torch::serialize::OutputArchive& archive) const = 0;
-  virtual void load(torch::serialize::InputArchive& archive) = 0;
+  /// Everything a resumed run needs to step exactly as an uninterrupted one (momenta, step counts, rates).
+  virtual void save(StateDict& state) const = 0;
+  /// Restores what save wrote; std::runtime_error naming `state.where()` when it does not fit this optimizer.
+  virtual void load(const StateDict& state) = 0;
 };
 
 }  // namespace saq

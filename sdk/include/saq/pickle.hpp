@@ -71,6 +71,9 @@ struct Options {
   Globals globals;     ///< every other global is refused
   /// BINPERSID: the object a persistent id (PyTorch: a storage) stands for. Null: persistent ids are refused.
   std::function<ValuePtr(const ValuePtr& pid)> persistent_load;
+  /// Values the pickle may push (each costs ~200 bytes): a hostile pickle's memory stays bounded. CIFAR's
+  /// largest batch file pushes ~100k, a ResNet-50 checkpoint ~10k.
+  std::size_t max_values = std::size_t{1} << 20;
 };
 
 /// Runs the pickle (protocols 2–5) in `data` and returns the object STOP finds. Throws std::runtime_error

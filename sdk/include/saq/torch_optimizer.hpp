@@ -20,8 +20,8 @@ class SAQ_VISIBLE TorchOptimizer : public Optimizer {
   void zero_grad() override;
   void set_lr_factor(double factor) override;
   double lr() const override;
-  void save(torch::serialize::OutputArchive& archive) const override;
-  void load(torch::serialize::InputArchive& archive) override;
+  void save(StateDict& state) const override;
+  void load(const StateDict& state) override;
   torch::optim::Optimizer& impl() { return *impl_; }
 
  private:
@@ -29,6 +29,12 @@ class SAQ_VISIBLE TorchOptimizer : public Optimizer {
   std::vector<double> base_lrs_;
   Collective* collective_;
 };
+
+/// The state of a torch::optim SGD, Adam or AdamW: its kind, each group's rate and, per parameter, the buffers
+/// and step count it keeps. load_torch_optimizer checks the kind, the groups' sizes and every buffer's shape
+/// and dtype against the parameters before it changes anything (std::runtime_error naming `state.where()`).
+SAQ_VISIBLE void save_torch_optimizer(const torch::optim::Optimizer& optimizer, StateDict& state);
+SAQ_VISIBLE void load_torch_optimizer(torch::optim::Optimizer& optimizer, const StateDict& state);
 
 /// Parameter groups for torch::optim: each ParamGroup with its lr/weight-decay overrides applied to a copy
 /// of `defaults`. Options must offer lr() and weight_decay() setters (SGD, Adam, AdamW do).
