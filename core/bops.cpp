@@ -64,9 +64,9 @@ CostReport measure_costs(Model& model, const DataInfo& info, const std::vector<L
   return r;
 }
 
-std::string cost_markdown(const CostReport& r, const std::string& title) {
+std::string cost_markdown(const CostReport& r, const std::string& title, const std::string& lead) {
   auto kb = [](double bits) { return bits / 8.0 / 1e3; };
-  std::string out = "# " + title + "\n\n";
+  std::string out = "# " + title + "\n\n" + (lead.empty() ? "" : lead + "\n");
   out += "| layer | kind | weight shape | W bits | A bits | MACs | MBOPs | weights KB | activations KB "
          "| bits set by |\n";
   out += "|---|---|---|---:|---:|---:|---:|---:|---:|---|\n";
@@ -83,6 +83,8 @@ std::string cost_markdown(const CostReport& r, const std::string& title) {
       "total {:.1f} KB; weights + largest single activation {:.1f} KB.\n",
       r.bops / 1e6, r.bops / 1e9, r.macs / 1e6, kb(r.weight_bits), kb(r.activation_bits),
       kb(r.weight_bits + r.activation_bits), kb(r.weight_bits + r.max_activation_bits));
+  out += "\nBOPs = MACs × weight bits × activation bits, at each layer's declared bits: a quantizer that uses fewer "
+         "levels than its bits allow (ternary weights at 2 bits) is counted at the bits it declares.\n";
   return out;
 }
 

@@ -33,7 +33,8 @@ struct CostReport {
 CostReport measure_costs(Model& model, const DataInfo& info, const std::vector<LayerBits>* bits = nullptr);
 
 /// The per-layer table and totals as Markdown (report.md); BOPs in M, totals in M and G, footprints in KB.
-std::string cost_markdown(const CostReport& report, const std::string& title);
+/// `lead`: lines printed under the title (the run's quantizer and test top-1), before the table.
+std::string cost_markdown(const CostReport& report, const std::string& title, const std::string& lead = "");
 /// One JSON object with the totals and per-layer bits (for summary.json).
 std::string cost_json(const CostReport& report);
 

@@ -191,6 +191,7 @@ int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
   if (cl.pipeline.empty()) throw InputError(cl.command + ": which pipeline? (saqhost " + cl.command + " PIPELINE.toml)");
   Pipeline pipeline = load_pipeline(cl.pipeline, cl.overrides, registry);
   if (cl.command == "validate") {
+    check_components(pipeline, registry, log);  // the quantizer's refuse_bits and the plugins' own checks
     std::cout << pipeline.resolved_toml();
     log->info("{} is valid", cl.pipeline);
     return 0;

@@ -161,11 +161,29 @@ void build_components(Session& s) {
 
 }  // namespace
 
+/// report.md's lead: the quantizer and its bit keys, the test top-1 once the run has one.
+std::string report_lead(const Session& s) {
+  const Params& q = *s.pipeline.quantizer;
+  std::string out = fmt::format("Quantizer: `{}` (weight_bits {}, activation_bits {}; per-layer bits below).\n", q.use(),
+                                q.get<std::int64_t>("weight_bits"), q.get<std::int64_t>("activation_bits"));
+  if (s.last_test)
+    out += fmt::format("Test top-1: {:.2f}% (top-5 {:.2f}%, {} samples, after {} epochs).\n", s.last_test->top1,
+                       s.last_test->top5, s.last_test->samples, s.epochs_trained);
+  else
+    out += "Test top-1: not measured yet (this file is written again when the run ends).\n";
+  return out;
+}
+
 std::string report_pipeline(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log) {
   Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), nullptr, c10::Device(c10::kCPU)};
   build_components(s);
   if (!s.quantizer) log->warn("{}: no [quantizer]: every layer counts at 32 bits", pipeline.file);
   return cost_markdown(measure_costs(*s.model, s.info, s.quantizer ? &s.bits : nullptr), pipeline.file);
+}
+
+void check_components(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log) {
+  Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), nullptr, c10::Device(c10::kCPU)};
+  build_components(s);
 }
 
 fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log,
@@ -243,7 +261,8 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
   if (s.quantizer) {
     costs = measure_costs(*s.model, s.info, &s.bits);
     if (dir.writes())
-      write_text_atomically(dir.path() / "report.md", cost_markdown(*costs, pipeline.run->get<std::string>("name")));
+      write_text_atomically(dir.path() / "report.md",
+                            cost_markdown(*costs, pipeline.run->get<std::string>("name"), report_lead(s)));
     log->info("{:.1f} MBOPs with the quantized stages' bits (report.md)", costs->bops / 1e6);
   }
 
@@ -289,6 +308,9 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
   if (s.quantizer) costs = measure_costs(*s.model, s.info, &s.bits);  // a search stage may have changed the bits
   const double seconds = s.seconds();
   if (dir.writes()) {
+    if (costs)
+      write_text_atomically(dir.path() / "report.md",
+                            cost_markdown(*costs, pipeline.run->get<std::string>("name"), report_lead(s)));
     write_text_atomically(dir.path() / "summary.json", summary_json(s, seconds, costs));
     std::error_code ec;
     fs::remove(dir.checkpoint("resume.pt"), ec);  // the run is complete: final.pt and summary.json say so

@@ -17,6 +17,10 @@ std::filesystem::path run_pipeline(const Pipeline& pipeline, const Registry& reg
                                    std::shared_ptr<spdlog::logger> log,
                                    const std::filesystem::path& resume_dir = {});
 
+/// Builds the pipeline's dataset, model and quantizer (no data read) as a run would: what only they can check —
+/// a quantizer refusing a layer's bits, a model's parameters — fails here as InputError.
+void check_components(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log);
+
 /// The BOPs and footprint report (Markdown) of the pipeline's model with its quantized stages' bits, without
 /// training and without a run directory.
 std::string report_pipeline(const Pipeline& pipeline, const Registry& registry, std::shared_ptr<spdlog::logger> log);

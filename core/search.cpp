@@ -206,7 +206,8 @@ void reapply_search(Session& s) {
   for (const auto& w : warnings) s.log.warn("{}", w);
   if (!s.writes()) return;
   write_text_atomically(s.dir->path() / "report.md", cost_markdown(measure_costs(*s.model, s.info, &s.bits),
-                                                                   s.pipeline.run->get<std::string>("name")));
+                                                                   s.pipeline.run->get<std::string>("name"),
+                                                                   report_lead(s)));
 }
 
 }  // namespace saq::host

@@ -107,8 +107,10 @@ Evaluation evaluate(Session& s, const std::string& split, std::int64_t limit_bat
 void train(Session& s, const Params& stage, std::int64_t index);
 /// Writes checkpoints/resume.pt for `point`; `optimizer` is null at a stage boundary.
 void save_resume_point(const Session& s, const ResumePoint& point, const Optimizer* optimizer);
-/// Saves the model's state to checkpoints/<stem>.pt (LibTorch archive) and <stem>.pth (a state_dict that
-/// Python's torch.load reads), each atomically.
+/// Saves the model's state to checkpoints/<stem>.pt (a saqhost checkpoint) and <stem>.pth (a plain state_dict),
+/// both torch.save files, each atomically.
 void save_checkpoint(const Session& s, const std::string& stem);
+/// report.md's lead: the run's quantizer and bit keys, and its test top-1 once it has one.
+std::string report_lead(const Session& s);
 
 }  // namespace saq::host

@@ -44,3 +44,17 @@ status=$?
 set -e
 [ $status -eq 2 ] && grep -q "quantizer 'ternary' cannot quantize layer fc2 at w4a4 (set by default): ternary weights take 2 bits" <<<"$refused" ||
   { echo "expected the ternary quantizer to refuse 4-bit weights, got status $status: $refused"; exit 1; }
+# ... and so does `saqhost validate`, which builds the components without running anything
+set +e
+refused=$("$host" validate "$tmp/template/quantized_pipeline.toml" --plugin-path "$tmp/template/build" \
+  --set quantizer.weight_bits=4 -q 2>&1)
+status=$?
+set -e
+[ $status -eq 2 ] && grep -q "quantizer 'ternary' cannot quantize layer fc2 at w4a4" <<<"$refused" ||
+  { echo "expected validate to refuse 4-bit ternary weights, got status $status: $refused"; exit 1; }
+# report.md names the quantizer and the run's test top-1 (the summary's, to the hundredth)
+report="$tmp/runs/quantized_pipeline/report.md"
+top1=$(python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["test_top1"])' \
+  "$tmp/runs/quantized_pipeline/summary.json")
+grep -q "^Quantizer: \`ternary\`" "$report" && grep -q "^Test top-1: $top1% " "$report" ||
+  { echo "report.md lacks the quantizer or the test top-1 $top1%:"; cat "$report"; exit 1; }

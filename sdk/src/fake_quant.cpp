@@ -29,9 +29,11 @@ using torch::autograd::variable_list;
 constexpr std::int64_t kBlock = 16384;  // elements per partial sum; also the grain of the parallel loops
 constexpr int kLanes = 8;               // independent double accumulators, so the compiler can vectorize the sums
 
+// The one rule of saq/quantizer.hpp: a layer quantizes at 2..8 bits; 32 means its quantizers are not called.
 void check_bits(int bits) {
-  if ((bits < 2 || bits > 8) && bits != 16)
-    throw std::invalid_argument("bits must be in 2..8 or 16, got " + std::to_string(bits));
+  if (bits < 2 || bits > 8)
+    throw std::invalid_argument("bits must be in 2..8 (32 = full precision, which is never quantized), got " +
+                                std::to_string(bits));
 }
 
 void check_scalar(const at::Tensor& alpha) {

@@ -61,7 +61,9 @@ std::size_t check_with_torch_load(const fs::path& file, const TempDir& dir) {
   flatten(saq::read_state(file.string()), "", ours, texts);
   const saq::NamedTensors theirs = saq::read_state_dict(out.string());
   CHECK(theirs.size() == ours.size());
-  for (const auto& [name, t] : theirs) {
+  for (const auto& entry : theirs) {  // no structured binding: CAPTURE is a lambda (clang)
+    const std::string& name = entry.first;
+    const at::Tensor& t = entry.second;
     CAPTURE(name);
     REQUIRE(ours.count(name) == 1);
     CHECK((t.scalar_type() == ours[name].scalar_type()));
@@ -201,7 +203,9 @@ TEST_CASE("a TorchScript archive with a damaged source entry is refused unread; 
   const saq::NamedTensors back = saq::read_state_dict(converted.string());
   REQUIRE(back.size() == weights.size());
   std::map<std::string, at::Tensor> by_name(back.begin(), back.end());
-  for (const auto& [name, t] : weights) {
+  for (const auto& entry : weights) {
+    const std::string& name = entry.first;
+    const at::Tensor& t = entry.second;
     CAPTURE(name);
     REQUIRE(by_name.count(name) == 1);
     CHECK(bytes_of(by_name[name]) == bytes_of(t));

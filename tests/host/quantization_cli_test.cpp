@@ -2,6 +2,8 @@
 // two-stage run (FP32, then quantized from the FP32 weights) writes its report, summary and checkpoint chain.
 #include "unit.hpp"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <string>
 
@@ -124,6 +126,12 @@ TEST_CASE("a two-stage run: FP32, then quantized from stage0.pt; report.md and s
   CHECK(has(summary, "\"bops\": {\"mbops\": 1.166336, "));
   CHECK(has(summary, "\"layer_bits\": {\"conv1\": [8, 32], \"conv2\": [4, 4], \"conv3\": [4, 4], \"conv4\": [4, 4], "
                      "\"fc\": [8, 8]}"));
+  // report.md names the quantizer, and the run's test top-1 as summary.json has it (to the hundredth)
+  CHECK(has(report, "Quantizer: `liq_wn` (weight_bits 4, activation_bits 4; per-layer bits below)."));
+  const std::size_t at = summary.find("\"test_top1\": ");
+  REQUIRE(at != std::string::npos);
+  const double top1 = std::stod(summary.substr(at + 13));
+  CHECK(has(report, fmt::format("Test top-1: {:.2f}% (top-5 ", top1)));
 }
 
 TEST_CASE("init naming a missing checkpoint exits 2 naming the file and stage[N].init") {

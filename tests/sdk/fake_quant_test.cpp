@@ -180,9 +180,9 @@ TEST_CASE("uniform_ste: round(u·n)/n forward, identity backward") {
   check_values(out.gx, {7, 8, 9});
 }
 
-TEST_CASE("bits outside 2..8 (16 allowed) are refused with the value") {
+TEST_CASE("bits outside 2..8, the layers' rule, are refused with the value") {
   const at::Tensor x = floats({0.5}), a = scalar(1);
-  for (int bits : {1, 9, 32}) {
+  for (int bits : {1, 9, 16, 32}) {  // the layers' rule: 2..8, and 32 never reaches a quantizer
     CHECK_THROWS_AS(liq_activation(x, a, bits), std::invalid_argument);
     CHECK_THROWS_AS(liq_weight(x, a, bits), std::invalid_argument);
     CHECK_THROWS_AS(pact_activation(x, a, bits), std::invalid_argument);
@@ -193,7 +193,7 @@ TEST_CASE("bits outside 2..8 (16 allowed) are refused with the value") {
   } catch (const std::invalid_argument& e) {
     CHECK(std::string(e.what()).find("9") != std::string::npos);
   }
-  CHECK(liq_activation(x, a, 16).item<float>() == doctest::Approx(std::round(0.5 * 65535) / 65535).epsilon(1e-6));
+  CHECK(liq_activation(x, a, 8).item<float>() == doctest::Approx(std::round(0.5 * 255) / 255).epsilon(1e-6));
 }
 
 TEST_CASE("fused equals reference on random tensors: values, ∂/∂x and ∂/∂α or ∂/∂s") {

@@ -201,7 +201,8 @@ int bench_pipeline(const std::string& file, std::int64_t batches) {
   host::Registry reg = plugins();
   host::Pipeline p = host::load_pipeline(file, {}, reg);
   auto ds = dataset(reg, p);
-  const auto bs = p.data->get<std::int64_t>("batch_size"), ebs = p.data->get<std::int64_t>("eval_batch_size");
+  const auto global = p.data->get<std::int64_t>("global_batch_size");  // one process: the whole global batch
+  const auto bs = global > 0 ? global : p.data->get<std::int64_t>("batch_size"), ebs = p.data->get<std::int64_t>("eval_batch_size");
   std::cout << "pipeline " << file << " [data] use = \"" << p.data->use() << "\", " << batches << " batches\n"
             << "train loader: " << loader_rate(*ds, "train", true, bs, batches) << " (batch " << bs << ")\n"
             << "test loader: " << loader_rate(*ds, "test", false, ebs, batches) << " (batch " << ebs << ")\n";

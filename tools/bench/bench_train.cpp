@@ -49,7 +49,8 @@ int bench(int argc, char** argv) {
   ctx.data = data->info();
   auto model = reg.make<Model>(reg.require(Kind::Model, p.model->use(), file), *p.model, ctx);
   LoaderSpec spec;
-  spec.batch_size = p.data->get<std::int64_t>("batch_size");
+  const auto global = p.data->get<std::int64_t>("global_batch_size");  // one process: the whole global batch
+  spec.batch_size = global > 0 ? global : p.data->get<std::int64_t>("batch_size");
   auto loader = data->loader(spec);
 
   Batch b;

@@ -2,8 +2,11 @@
 /// Fake quantization with straight-through gradients, as single fused passes on CPU (one loop forward, one loop
 /// backward, per-thread partial sums for the scalar parameters). n = 2^bits − 1 throughout; x, v are the tensor
 /// being quantized; α (clip) and s (step) are learnable, receive gradients, and are 1-element tensors unless said.
-/// Non-float32 or non-CPU inputs run the `reference` compositions instead. Each function takes bits 2..8 (what
-/// a layer can be set to) or 16, and throws std::invalid_argument for others.
+/// Non-float32 or non-CPU inputs run the `reference` compositions instead. Each function takes bits 2..8 — what
+/// a quantized layer runs at, the same rule as saq::valid_bits (32, full precision, never reaches a quantizer) —
+/// and throws std::invalid_argument naming the bits for others, and for an α of more than one element where one
+/// is expected. α is used through |α|: its sign only flips ∂/∂α; α = 0 divides by zero (NaN/Inf outputs, which
+/// the host's non-finite check stops), so a quantizer keeps its clip away from 0.
 #include <cstdint>
 
 #include <ATen/core/Tensor.h>
