@@ -19,7 +19,21 @@
 #include "saqhost_cli.hpp"
 #include "search_cli.hpp"
 
+#if defined(__SANITIZE_ADDRESS__)  // gcc
+#define SAQ_TEST_ASAN 1
+#elif defined(__has_feature)  // clang
+#if __has_feature(address_sanitizer)
+#define SAQ_TEST_ASAN 1
+#endif
+#endif
+
 namespace {
+
+#ifdef SAQ_TEST_ASAN
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
 
 namespace fs = std::filesystem;
 using saq::StateDict;
@@ -156,11 +170,7 @@ TEST_CASE("LibTorch's recorded finding (a 4 GiB string in a TorchScript resume.p
                 resume, fs::copy_options::overwrite_existing);
   // 3 GiB of address space: LibTorch's reader would allocate 4 GiB for the string (sanitizers reserve far more
   // address space than they use, so there the limit is left out)
-#if defined(__SANITIZE_ADDRESS__)
-  const std::string limit = "";
-#else
-  const std::string limit = "ulimit -v 3145728;";
-#endif
+  const std::string limit = kAddressSanitizer ? "" : "ulimit -v 3145728;";
   std::string output;
   const int status = saq::test::run_command(limit + " " + saq::test::env("SAQHOST") + " resume " + killed.string(), output);
   INFO(output);
