@@ -4,6 +4,9 @@
 
 #include <tuple>
 
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+
 #include "sharpness_aware_fixture.hpp"
 
 using namespace saq;
@@ -113,6 +116,72 @@ TEST_CASE("ESAM weight selection: each tensor is perturbed in about β of the st
   CHECK(both <= 218);
   CHECK(val(fc->weight) == 1.0);
   CHECK(val(fc->bias) == 0.0);
+}
+
+namespace {
+/// Records, on a conv's backward node, whether the node computed its weight gradient (grad_inputs[1]).
+struct WeightGradientSeen : torch::autograd::FunctionPostHook {
+  explicit WeightGradientSeen(int& count) : count(count) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& grad_inputs,
+                                            const torch::autograd::variable_list&) override {
+    if (grad_inputs.size() > 1 && grad_inputs[1].defined()) ++count;
+    return grad_inputs;
+  }
+  int& count;
+};
+}  // namespace
+
+// Checked on the autograd graph itself: a post-hook on each conv's backward node sees which gradients the node
+// produced. In the ascent pass (the first backward) the weight gradient is produced for the layers the draw chose
+// and only those, which then carry ε, ‖ε‖ = ρ/β over them; the descent pass produces every one.
+TEST_CASE("ESAM: tensors the draw leaves out get no weight gradient in the ascent pass, and no ε") {
+  auto net = std::make_shared<Net>();
+  auto c1 = conv2d(*net, "c1", ConvSpec{1, 2, 1, 1, 0, 1, false});
+  auto c2 = conv2d(*net, "c2", ConvSpec{2, 2, 1, 1, 0, 1, false});
+  for (const auto& c : {c1, c2}) {
+    c->attach(std::make_shared<GridQuantizer>(7), std::make_shared<GridQuantizer>(7));
+    c->set_bits(4, 4);
+  }
+  net->to(at::kDouble);
+  assign(c1->weight, {0.8, -0.6});
+  assign(c2->weight, {0.5, -0.4, 0.3, 0.2});
+  auto opt = make_optimizer("use = \"esam\"\nrho = 0.1\nbeta = 0.5\ngamma = 1.0\nperturb_activation_clip = false\n" +
+                                sgd("0.01"),
+                            net);
+  const at::Tensor x = at::sin(at::arange(32, at::kDouble) * 1.3).view({8, 1, 2, 2}).abs();
+  const std::vector<std::shared_ptr<Conv2dLayer>> layers = {c1, c2};
+  int pass = 0;
+  std::vector<std::vector<int>> computed;      // [pass][layer]: weight gradients the conv's node produced
+  std::vector<bool> perturbed(layers.size());  // in the descent pass: the layer carries ε
+  LossFn loss = [&](const at::Tensor&) {
+    if (pass == 1)
+      for (std::size_t i = 0; i < layers.size(); ++i) perturbed[i] = layers[i]->perturbation().defined();
+    std::vector<int>& seen = computed[static_cast<std::size_t>(pass++)];
+    at::Tensor h = c1->forward(x);
+    h.grad_fn()->add_post_hook(std::make_unique<WeightGradientSeen>(seen[0]));
+    at::Tensor y = c2->forward(at::relu(h));
+    y.grad_fn()->add_post_hook(std::make_unique<WeightGradientSeen>(seen[1]));
+    return y.pow(2).mean({1, 2, 3});
+  };
+  int one = 0, both = 0, none = 0;
+  for (int step = 0; step < 200; ++step) {
+    pass = 0;
+    computed.assign(2, std::vector<int>(layers.size(), 0));
+    StepResult r = opt->step(loss);
+    REQUIRE(pass == 2);
+    int chosen = 0;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      CHECK(computed[0][i] == (perturbed[i] ? 1 : 0));  // ascent: a weight gradient exactly for the chosen
+      CHECK(computed[1][i] == 1);                       // descent: every weight gradient
+      chosen += perturbed[i];
+    }
+    CHECK(r.perturbation_norm == doctest::Approx(chosen ? 0.1 / 0.5 : 0.0).epsilon(1e-6));  // (the 1e-12 in ‖g‖ + 1e-12)
+    one += chosen == 1, both += chosen == 2, none += chosen == 0;
+  }
+  // outcomes of probability 1/4, 1/2, 1/4: each occurs in 200 steps
+  CHECK(both > 20);
+  CHECK(none > 20);
+  CHECK(one > 60);
 }
 
 TEST_CASE("every perturbed tensor is restored bit for bit (base lr = 0)") {
