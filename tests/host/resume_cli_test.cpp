@@ -116,6 +116,28 @@ TEST_CASE("a run killed at any step and resumed ends bit-identical to an uninter
   }
 }
 
+TEST_CASE("LookSAM (its g_v) and GSAM runs killed mid-epoch resume bit-identical") {
+  const std::string esam = "optimizer = { use = \"esam\", rho = 0.1,";
+  for (const std::string& method : {std::string("optimizer = { use = \"looksam\", k = 4, rho = 0.1,"),
+                                    std::string("optimizer = { use = \"gsam\", rho = 0.1, rho_min = 0.05, alpha = 0.3,")}) {
+    CAPTURE(method);
+    std::string text = kPipeline;
+    text.replace(text.find(esam), esam.size(), method);
+    TempDir dir;
+    saq::test::write_file(dir / "p.toml", text);
+    const std::string cmd = "run " + (dir / "p.toml").string() + " --set run.out_dir=";
+    REQUIRE(saq::test::saqhost(cmd + (dir / "ref").string()).status == 0);
+    // 13: mid-epoch of stage 1, past the checkpoint whose next step is stage 1's step 3: for LookSAM (k = 4) a
+    // step that reuses the g_v of step 0, which must come back from the checkpoint
+    CHECK(saq::test::saqhost_cmd("SAQ_FAULT_AFTER_STEP=13", cmd + (dir / "runs").string()).status == 128 + 9);
+    Result resumed = saq::test::saqhost("resume " + (dir / "runs/r").string());
+    REQUIRE(resumed.status == 0);
+    CHECK(saq::test::read_file(dir / "runs/r/checkpoints/final.pt") ==
+          saq::test::read_file(dir / "ref/r/checkpoints/final.pt"));
+    CHECK(metrics_without_timings(dir / "runs/r") == metrics_without_timings(dir / "ref/r"));
+  }
+}
+
 TEST_CASE("SIGTERM and SIGINT finish the step, save a checkpoint, exit 128+signal and say how to resume") {
   const fs::path& ref = reference(shared_dir());
   for (auto item : {std::pair<const char*, int>{"TERM", 143}, {"INT", 130}}) {

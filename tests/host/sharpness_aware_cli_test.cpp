@@ -56,12 +56,15 @@ double train_metric(const std::string& metrics, const std::string& key) {
 
 }  // namespace
 
-TEST_CASE("saqhost trains a quantized model with sam, asam and esam; metrics carry rho and a finite sharpness") {
+TEST_CASE("saqhost trains a quantized model with sam, asam, esam, looksam and gsam; metrics carry rho and a finite sharpness") {
   TempDir dir;
-  for (const std::string use : {"sam", "asam", "esam"}) {
+  for (const std::string use : {"sam", "asam", "esam", "looksam", "gsam"}) {
     CAPTURE(use);
     const fs::path out = dir / ("runs-" + use);
-    Result r = saqhost_on(dir, kPipeline, "run", "--set run.out_dir=" + out.string() + " --set optimizer.use=" + use);
+    // GSAM's ρ follows the learning rate down to rho_min: equal, it stays at ρ
+    const std::string extra = use == "gsam" ? " --set optimizer.rho_min=0.1" : "";
+    Result r = saqhost_on(dir, kPipeline, "run",
+                          "--set run.out_dir=" + out.string() + " --set optimizer.use=" + use + extra);
     INFO(r.output);
     REQUIRE(r.status == 0);
     const std::string metrics = saq::test::read_file(out / "sa" / "metrics.jsonl");
@@ -83,6 +86,18 @@ TEST_CASE("bad sharpness-aware optimizer input exits 2 and names the key") {
   Result gamma = saqhost_on(dir, kPipeline, "validate", "--set optimizer.use=esam --set optimizer.gamma=1.5");
   CHECK(gamma.status == 2);
   CHECK(gamma.has("optimizer.gamma: must be in (0, 1], got 1.5"));
+
+  Result k = saqhost_on(dir, kPipeline, "validate", "--set optimizer.use=looksam --set optimizer.k=0");
+  CHECK(k.status == 2);
+  CHECK(k.has("optimizer.k: must be in [1, inf), got 0"));
+  Result alpha = saqhost_on(dir, kPipeline, "validate", "--set optimizer.use=looksam --set optimizer.alpha=2");
+  CHECK(alpha.status == 2);
+  CHECK(alpha.has("optimizer.alpha: must be in [0, 1], got 2"));
+  Result rho_min = saqhost_on(dir, kPipeline, "run",
+                              "--set run.out_dir=" + (dir / "g").string() + " --set optimizer.use=gsam --set "
+                              "optimizer.rho_min=0.5");
+  CHECK(rho_min.status == 2);
+  CHECK(rho_min.has("optimizer.rho_min: must be at most rho"));
 
   Result unknown = saqhost_on(dir, kPipeline, "validate", "--set optimizer.base.use=sgdd");
   CHECK(unknown.status == 2);

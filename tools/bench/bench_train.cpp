@@ -1,7 +1,7 @@
 // Training speed of a pipeline's model: the FP32 step, the quantized (QAT) step when the pipeline has a
 // [quantizer], their ratio, and the data loader's images/s alone against the training rate. When the pipeline's
-// [optimizer] is sharpness-aware (sam, asam, esam), also its step against the QAT step (two passes make 2.0 the
-// floor), and ESAM's at beta = gamma = 0.5.
+// [optimizer] is sharpness-aware (sam, asam, esam, looksam, gsam), also its step against the QAT step (two passes
+// make 2.0 the floor), ESAM's at beta = gamma = 0.5, LookSAM's at k = 5 and GSAM's against it.
 // usage: bench_train [PIPELINE.toml] [STEPS]     (default configs/quickstart.toml, 30 steps)
 #include <ATen/Parallel.h>
 
@@ -21,13 +21,17 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-/// Median milliseconds of `steps` optimizer steps on fresh batches, after 5 warm-up steps.
-double median_step_ms(Model& model, Optimizer& opt, Loader& loader, int steps) {
+/// Mean milliseconds of `steps` optimizer steps on fresh batches, after 5 warm-up steps: a mean, not a median,
+/// so that a method whose cost comes every k-th step (LookSAM) is charged for it.
+double mean_step_ms(Model& model, Optimizer& opt, Loader& loader, int steps) {
   std::vector<double> ms;
   Batch b;
   loader.start_epoch(1);
   for (int i = 0; i < steps + 5; ++i) {
     if (!loader.next(b)) loader.start_epoch(2 + i), loader.next(b);
+    Progress progress;  // step by step, as the host gives it (LookSAM's refreshes follow it)
+    progress.step = i, progress.steps_per_epoch = steps + 5;
+    opt.begin_step(progress);
     auto t = Clock::now();
     opt.step([&](const at::Tensor& rows) {  // a sub-batch by index, as the host's loss function (ESAM's selection)
       if (!rows.defined()) return host::cross_entropy_per_sample(model.forward(b.x), b.y, 0.0);
@@ -35,8 +39,9 @@ double median_step_ms(Model& model, Optimizer& opt, Loader& loader, int steps) {
     });
     if (i >= 5) ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
   }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
+  double sum = 0;
+  for (double v : ms) sum += v;
+  return sum / static_cast<double>(ms.size());
 }
 
 int bench(int argc, char** argv) {
@@ -79,30 +84,38 @@ int bench(int argc, char** argv) {
     return reg.make<Optimizer>(reg.require(Kind::Optimizer, q.optimizer->use(), file), *q.optimizer, ctx);
   };
   const std::string use = p.optimizer->use();
-  const bool sharpness_aware = use == "sam" || use == "asam" || use == "esam";
+  const bool sharpness_aware = use == "sam" || use == "asam" || use == "esam" || use == "looksam" || use == "gsam";
   auto opt = optimizer(sharpness_aware ? std::vector<std::string>{"optimizer.rho=0"} : std::vector<std::string>{});
   model->train();
   host::apply_bits(*model, bits, true);
-  const double fp32_ms = median_step_ms(*model, *opt, *loader, steps);
+  const double fp32_ms = mean_step_ms(*model, *opt, *loader, steps);
   const double train_rate = 1000.0 * static_cast<double>(spec.batch_size) / fp32_ms;
   std::cout << "pipeline " << file << ", " << at::get_num_threads() << " threads, batch " << spec.batch_size << "\n"
-            << "FP32 step:   " << fp32_ms << " ms (median of " << steps << "), " << train_rate << " images/s\n";
+            << "FP32 step:   " << fp32_ms << " ms (mean of " << steps << "), " << train_rate << " images/s\n";
   if (p.quantizer) {
     host::apply_bits(*model, bits, false);
-    const double qat_ms = median_step_ms(*model, *opt, *loader, steps);
+    const double qat_ms = mean_step_ms(*model, *opt, *loader, steps);
     std::cout << "QAT step:    " << qat_ms << " ms with '" << p.quantizer->use() << "' at the pipeline's bits\n"
               << "ratio QAT/FP32: " << qat_ms / fp32_ms << " (target <= 1.15)\n";
     if (sharpness_aware) {
       auto sam = optimizer({});
-      const double sam_ms = median_step_ms(*model, *sam, *loader, steps);
+      const double sam_ms = mean_step_ms(*model, *sam, *loader, steps);
       auto esam = optimizer({"optimizer.use=esam", "optimizer.beta=0.5", "optimizer.gamma=0.5"});
-      const double esam_ms = median_step_ms(*model, *esam, *loader, steps);
+      const double esam_ms = mean_step_ms(*model, *esam, *loader, steps);
       std::cout << use << " step:    " << sam_ms << " ms (rho " << p.optimizer->get<double>("rho") << ", perturb "
                 << p.optimizer->get<std::string>("perturb") << ")\n"
                 << "ratio " << use << "/QAT: " << sam_ms / qat_ms << " (target <= 2.05)\n"
                 << "esam step:   " << esam_ms << " ms (beta = gamma = 0.5)\n"
                 << "ratio esam/QAT: " << esam_ms / qat_ms << " (target <= 1.75 and below " << use << "'s: (3 + beta + "
                 << "3 gamma)/3 = 1.67 in FLOPs)\n";
+      auto looksam = optimizer({"optimizer.use=looksam", "optimizer.k=5"});
+      const double looksam_ms = mean_step_ms(*model, *looksam, *loader, steps);
+      auto gsam = optimizer({"optimizer.use=gsam"});
+      const double gsam_ms = mean_step_ms(*model, *gsam, *loader, steps);
+      std::cout << "looksam step: " << looksam_ms << " ms (k = 5)\n"
+                << "ratio looksam/QAT: " << looksam_ms / qat_ms << " (target <= 1.3: 1.2 passes on average)\n"
+                << "gsam step:   " << gsam_ms << " ms\n"
+                << "ratio gsam/" << use << ": " << gsam_ms / sam_ms << " (target <= 1.05)\n";
     }
   }
   std::cout << "data loader: " << loader_rate << " images/s\n"

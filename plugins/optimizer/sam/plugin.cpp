@@ -1,29 +1,29 @@
-#include "sharpness_aware.hpp"
+#include "esam.hpp"
+#include "gsam.hpp"
+#include "looksam.hpp"
+#include "sam.hpp"
 
 namespace saq::plugins {
 
-class Sam final : public SharpnessAware {
+class SamPlugin final : public Sam {
  public:
-  Sam(const Params& p, const Context& ctx) : SharpnessAware(p, ctx, Variant::Sam) {}
-  static Schema schema() { return SharpnessAware::schema(Variant::Sam); }
+  SamPlugin(const Params& p, const Context& ctx) : Sam(p, ctx, false) {}
+  static Schema schema() { return Sam::schema(false); }
 };
 
-class Asam final : public SharpnessAware {
+class AsamPlugin final : public Sam {
  public:
-  Asam(const Params& p, const Context& ctx) : SharpnessAware(p, ctx, Variant::Asam) {}
-  static Schema schema() { return SharpnessAware::schema(Variant::Asam); }
-};
-
-class Esam final : public SharpnessAware {
- public:
-  Esam(const Params& p, const Context& ctx) : SharpnessAware(p, ctx, Variant::Esam) {}
-  static Schema schema() { return SharpnessAware::schema(Variant::Esam); }
+  AsamPlugin(const Params& p, const Context& ctx) : Sam(p, ctx, true) {}
+  static Schema schema() { return Sam::schema(true); }
 };
 
 }  // namespace saq::plugins
 
-SAQ_PLUGIN("sam", "1.0.0", "sharpness-aware optimizers: SAM, ASAM, ESAM, on quantized or latent weights", reg) {
-  reg.add<saq::plugins::Sam>("sam", "SAM; with perturb = \"quantized\" it is SAQ (ε on the quantized weights)");
-  reg.add<saq::plugins::Asam>("asam", "adaptive SAM (ε scaled by |w| + η); QASAM on quantized weights");
+SAQ_PLUGIN("sam", "1.1.0", "sharpness-aware optimizers: SAM, ASAM, ESAM, LookSAM, GSAM, on quantized or latent weights",
+           reg) {
+  reg.add<saq::plugins::SamPlugin>("sam", "SAM; with perturb = \"quantized\" it is SAQ (ε on the quantized weights)");
+  reg.add<saq::plugins::AsamPlugin>("asam", "adaptive SAM (ε scaled by |w| + η); QASAM on quantized weights");
   reg.add<saq::plugins::Esam>("esam", "efficient SAM: stochastic weight perturbation and data selection");
+  reg.add<saq::plugins::LookSam>("looksam", "LookSAM: SAM's two passes every k steps, their direction reused between");
+  reg.add<saq::plugins::Gsam>("gsam", "GSAM: SAM's gradient minus α of the clean gradient's orthogonal part; ρ follows the lr");
 }

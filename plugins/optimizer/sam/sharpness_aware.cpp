@@ -9,23 +9,6 @@ namespace saq::plugins {
 
 namespace {
 
-/// Undoes a step's perturbation: parameters back to their saved values, layers without ε, BatchNorm momenta
-/// back. Runs at the latest when the step unwinds, so an exception mid-step leaves the model as it was.
-struct Restore {
-  std::vector<std::pair<at::Tensor, at::Tensor>> params;  ///< (parameter, its value before ε)
-  std::vector<std::shared_ptr<QuantLayer>> layers;
-  std::vector<std::pair<std::shared_ptr<BatchNorm2dLayer>, double>> momenta;
-
-  void now() {
-    at::NoGradGuard no_grad;
-    for (auto& [param, before] : params) param.detach().copy_(before);
-    for (auto& layer : layers) layer->clear_perturbation();
-    for (auto& [bn, momentum] : momenta) bn->momentum = momentum;
-    params.clear(), layers.clear(), momenta.clear();
-  }
-  ~Restore() { now(); }
-};
-
 TargetFlags flags_of(const Params& p) {
   TargetFlags f;
   f.quantized = p.get<std::string>("perturb") == "quantized";
@@ -44,37 +27,55 @@ torch::nn::Module& model_of(const Context& ctx) {
 /// The base optimizer; building a sharpness-aware one inside another is refused.
 std::shared_ptr<Optimizer> make_base(const Params& p, const Context& ctx) {
   const Params& base = p.child("base");
-  for (const char* name : {"sam", "asam", "esam"})
+  for (const char* name : {"sam", "asam", "esam", "looksam", "gsam"})
     if (base.use() == name) p.fail("base", "must be a first-order optimizer (sgd, adam, ...), got \"" + base.use() + "\"");
   if (!ctx.build) throw std::invalid_argument("no component builder in the context");
   return ctx.build->optimizer(base, ctx);
 }
 
+std::vector<at::Tensor> params_of(const Context& ctx) {
+  std::vector<at::Tensor> out;
+  for (const auto& g : ctx.groups) out.insert(out.end(), g.params.begin(), g.params.end());
+  return out;
+}
+
 }  // namespace
 
-SharpnessAware::SharpnessAware(const Params& p, const Context& ctx, Variant variant)
-    : variant_(variant),
-      base_(make_base(p, ctx)),
+void Restore::now() {
+  at::NoGradGuard no_grad;
+  for (auto& [param, before] : params) param.detach().copy_(before);
+  for (auto& layer : layers) layer->clear_perturbation();
+  for (auto& [bn, momentum] : momenta) bn->momentum = momentum;
+  params.clear(), layers.clear(), momenta.clear();
+}
+
+double dot(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+  std::vector<at::Tensor> terms;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    if (a[i].defined() && b[i].defined()) terms.push_back((a[i].to(at::kDouble) * b[i].to(at::kDouble)).sum());
+  return terms.empty() ? 0.0 : at::stack(terms).sum().item<double>();
+}
+
+SharpnessAware::SharpnessAware(const Params& p, const Context& ctx)
+    : base_(make_base(p, ctx)),
       targets_(model_of(ctx), flags_of(p)),
+      params_(params_of(ctx)),
       rho_(p.get<double>("rho")),
       rho_final_(p.get<double>("rho_final")),
       warmup_epochs_(p.get<double>("rho_warmup_epochs")),
       rho_schedule_(p.get<std::string>("rho_schedule")),
       single_pass_(p.get<bool>("single_pass_when_zero")),
       freeze_bn_(p.get<std::string>("bn_second_pass") == "freeze"),
-      rho_now_(rho_),
       sync_perturbation_(p.get<bool>("sync_perturbation")),
       collective_(ctx.collective),
+      rho_now_(rho_),
       seed_(SplitMix::mix(ctx.seed, 0x5a3)),
-      rng_(seed_) {
-  if (variant == Variant::Asam) eta_ = p.get<double>("eta");
-  if (variant == Variant::Esam) beta_ = p.get<double>("beta"), gamma_ = p.get<double>("gamma");
-}
+      rng_(seed_) {}
 
-Schema SharpnessAware::schema(Variant variant) {
+Schema SharpnessAware::common_schema(double default_rho) {
   Schema s;
   s.component("base", Kind::Optimizer, "sgd", "the base optimizer that takes the step, e.g. { use = \"sgd\", lr = 0.01 }");
-  s.real("rho", variant == Variant::Asam ? 0.5 : 0.05, "radius ρ of the perturbation").min(0);
+  s.real("rho", default_rho, "radius ρ of the perturbation").min(0);
   s.choice("perturb", "quantized", {"quantized", "latent"},
            "\"quantized\": ε on the quantized weights after the quantizer (SAQ); \"latent\": on the latent weights, "
            "re-quantized in the second pass (plain SAM)");
@@ -91,12 +92,6 @@ Schema SharpnessAware::schema(Variant variant) {
   s.boolean("sync_perturbation", false,
             "data parallel: average the first pass's gradient over the ranks (one ε per global batch); by default "
             "each rank perturbs with its own (m-sharpness, as the SAM paper and the official SAQ code)");
-  if (variant == Variant::Asam) s.real("eta", 0.01, "ASAM's η in T = |w| + η").min(0);
-  if (variant == Variant::Esam) {
-    s.real("beta", 0.5, "probability that a tensor is perturbed (stochastic weight perturbation)").above(0).max(1);
-    s.real("gamma", 0.5, "fraction of the batch the second pass uses (sharpness-sensitive data selection)")
-        .above(0).max(1);
-  }
   return s;
 }
 
@@ -111,8 +106,14 @@ double SharpnessAware::rho_at(double epoch, std::int64_t epochs) const {
 
 void SharpnessAware::begin_step(const Progress& progress) {
   rho_now_ = rho_at(progress.epoch_fraction(), progress.epochs);
-  rng_ = SplitMix(SplitMix::mix(seed_, static_cast<std::uint64_t>(progress.epoch * progress.steps_per_epoch + progress.step)));
+  global_step_ = progress.epoch * progress.steps_per_epoch + progress.step;
+  rng_ = SplitMix(SplitMix::mix(seed_, static_cast<std::uint64_t>(global_step_)));
   base_->begin_step(progress);
+}
+
+void SharpnessAware::set_lr_factor(double factor) {
+  lr_factor_ = factor;
+  base_->set_lr_factor(factor);
 }
 
 StepResult SharpnessAware::step(const LossFn& loss_fn) {
@@ -121,43 +122,65 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
     r.rho = 0.0;
     return r;
   }
+  return method_step(loss_fn);
+}
+
+void SharpnessAware::save(StateDict& state) const {
+  base_->save(state.child("base"));
+  save_method(state);
+}
+
+void SharpnessAware::load(const StateDict& state) {
+  base_->load(state.child("base"));
+  load_method(state);
+}
+
+Ascent SharpnessAware::ascend(const LossFn& loss_fn, const std::function<bool(const Target&)>& choose, bool with_params) {
   base_->zero_grad();
-  // 1. clean pass: gradients with respect to the perturbation targets only
-  at::Tensor clean = loss_fn(at::Tensor());
-  at::Tensor clean_loss = clean.mean();
-  std::vector<Target> all = targets_.collect(), chosen;
-  for (auto& t : all)
-    if (variant_ != Variant::Esam || beta_ >= 1.0 || rng_.uniform() < beta_) chosen.push_back(t);
+  Ascent a;
+  a.per_sample = loss_fn(at::Tensor());
+  a.loss = a.per_sample.mean();
+  for (auto& t : targets_.collect())
+    if (!choose || choose(t)) a.targets.push_back(t);
   std::vector<at::Tensor> inputs;
-  for (const auto& t : chosen) inputs.push_back(t.value);
+  for (const auto& t : a.targets) inputs.push_back(t.value);
+  if (with_params) inputs.insert(inputs.end(), params_.begin(), params_.end());
+  // One backward for every input: autograd runs only the kernels that reach them (a target left out costs no
+  // weight-gradient kernel).
   std::vector<at::Tensor> grads =
       inputs.empty() ? std::vector<at::Tensor>{}
-                     : torch::autograd::grad({clean_loss}, inputs, {}, /*retain_graph=*/false,
-                                             /*create_graph=*/false, /*allow_unused=*/true);
-
-  // 2. ε from one global norm
-  at::NoGradGuard no_grad;
+                     : torch::autograd::grad({a.loss}, inputs, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                                             /*allow_unused=*/true);
+  a.grads.assign(grads.begin(), grads.begin() + static_cast<std::ptrdiff_t>(a.targets.size()));
+  a.param_grads.assign(grads.begin() + static_cast<std::ptrdiff_t>(a.targets.size()), grads.end());
   if (sync_perturbation_ && collective_ && collective_->world_size() > 1) {
-    for (size_t i = 0; i < grads.size(); ++i)
-      if (!grads[i].defined()) grads[i] = at::zeros_like(inputs[i]);
-    average_tensors(*collective_, grads);
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < a.grads.size(); ++i)
+      if (!a.grads[i].defined()) a.grads[i] = at::zeros_like(a.targets[i].value);
+    average_tensors(*collective_, a.grads);
   }
-  const bool adaptive = variant_ == Variant::Asam;
+  return a;
+}
+
+double SharpnessAware::gradient_norm(const Ascent& a, double eta) const {
+  at::NoGradGuard no_grad;
   // Per-tensor sums stay tensors and are read once: one host sync per norm, not one per tensor.
   std::vector<at::Tensor> squares;
-  for (size_t i = 0; i < grads.size(); ++i) {
-    if (!grads[i].defined()) continue;
-    at::Tensor g = adaptive && chosen[i].adaptive ? grads[i] * (chosen[i].value.abs() + eta_) : grads[i];
+  for (size_t i = 0; i < a.grads.size(); ++i) {
+    if (!a.grads[i].defined()) continue;
+    at::Tensor g = eta >= 0 && a.targets[i].adaptive ? a.grads[i] * (a.targets[i].value.abs() + eta) : a.grads[i];
     squares.push_back(g.pow(2).sum().to(at::kDouble));
   }
-  const double squared = squares.empty() ? 0.0 : at::stack(squares).sum().item<double>();
-  const double scale = rho_now_ / (std::sqrt(squared) + 1e-12) / beta_;
-  Restore restore;
+  return squares.empty() ? 0.0 : std::sqrt(at::stack(squares).sum().item<double>());
+}
+
+double SharpnessAware::perturb(const Ascent& a, double scale, Restore& restore, double eta) const {
+  at::NoGradGuard no_grad;
   std::vector<at::Tensor> eps_squares;
-  for (size_t i = 0; i < grads.size(); ++i) {
-    if (!grads[i].defined()) continue;
-    const Target& t = chosen[i];
-    at::Tensor eps = adaptive && t.adaptive ? (t.value.abs() + eta_).pow(2) * grads[i] * scale : grads[i] * scale;
+  for (size_t i = 0; i < a.grads.size(); ++i) {
+    if (!a.grads[i].defined()) continue;
+    const Target& t = a.targets[i];
+    at::Tensor eps = eta >= 0 && t.adaptive ? (t.value.abs() + eta).pow(2) * a.grads[i] * scale : a.grads[i] * scale;
     eps_squares.push_back(eps.pow(2).sum().to(at::kDouble));
     if (t.layer) {
       restore.layers.push_back(t.layer);
@@ -167,39 +190,28 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
       t.value.detach().add_(eps);
     }
   }
+  return eps_squares.empty() ? 0.0 : std::sqrt(at::stack(eps_squares).sum().item<double>());
+}
 
-  // BN running statistics: every pass at w + ε (the data-selection forward included) leaves them, when frozen
-  if (freeze_bn_)
-    for (auto& bn : targets_.norms()) restore.momenta.emplace_back(bn, bn->momentum), bn->momentum = 0.0;
+void SharpnessAware::freeze_norms(Restore& restore) const {
+  if (!freeze_bn_) return;
+  for (auto& bn : targets_.norms()) restore.momenta.emplace_back(bn, bn->momentum), bn->momentum = 0.0;
+}
 
-  // 3. data selection: the samples whose loss rose most under ε
-  at::Tensor rows, perturbed_all;
-  if (variant_ == Variant::Esam && gamma_ < 1.0) {
-    perturbed_all = loss_fn(at::Tensor()).detach();
-    // ⌊γ·B⌋, robust to γ·B landing a hair below an integer in floating point (0.29·100)
-    const auto k = std::max<std::int64_t>(
-        1, static_cast<std::int64_t>(std::floor(gamma_ * static_cast<double>(clean.size(0)) + 1e-9)));
-    rows = std::get<1>((perturbed_all - clean.detach()).topk(k));
-  }
-
-  // 4. perturbed pass; its gradient is the one the base optimizer applies
+at::Tensor SharpnessAware::descend(const LossFn& loss_fn, const at::Tensor& rows) {
   base_->zero_grad();
-  at::Tensor perturbed;
-  {
-    at::AutoGradMode enable(true);
-    perturbed = loss_fn(rows).mean();
-    perturbed.backward();
-  }
+  at::AutoGradMode enable(true);
+  at::Tensor loss = loss_fn(rows).mean();
+  loss.backward();
+  return loss;
+}
 
-  // 5. restore exactly what was perturbed, then the base step
-  restore.now();
-  base_->apply_gradients();
-
+StepResult SharpnessAware::two_pass_result(const Ascent& a, double perturbed_loss, double eps_norm, double rho) {
   StepResult r;
-  r.loss = clean_loss.item<double>();
-  r.sharpness = (perturbed_all.defined() ? perturbed_all.mean().item<double>() : perturbed.item<double>()) - r.loss;
-  r.perturbation_norm = eps_squares.empty() ? 0.0 : std::sqrt(at::stack(eps_squares).sum().item<double>());
-  r.rho = rho_now_;
+  r.loss = a.loss.item<double>();
+  r.sharpness = perturbed_loss - r.loss;
+  r.perturbation_norm = eps_norm;
+  r.rho = rho;
   return r;
 }
 
