@@ -63,7 +63,7 @@ TEST_CASE("an unknown plugin lists what exists and suggests the closest") {
   Result r = saqhost_on(dir, replaced(kGood, "use = \"sgd\"", "use = \"sgdd\""));
   CHECK(r.status == 2);
   CHECK(has(r, "p.toml:12:7: optimizer.use: unknown optimizer 'sgdd'; did you mean 'sgd'?"));
-  CHECK(has(r, "available: adam, adamw, asam, esam, gsam, looksam, sam, sgd"));
+  CHECK(has(r, "available: adam, adamw, asam, esam, gsam, looksam, msam, sam, sgd"));
 }
 
 TEST_CASE("an unknown key suggests the closest and names file:line and section.key") {

@@ -116,10 +116,11 @@ TEST_CASE("a run killed at any step and resumed ends bit-identical to an uninter
   }
 }
 
-TEST_CASE("LookSAM (its g_v) and GSAM runs killed mid-epoch resume bit-identical") {
+TEST_CASE("LookSAM (its g_v), GSAM and MSAM runs killed mid-epoch resume bit-identical") {
   const std::string esam = "optimizer = { use = \"esam\", rho = 0.1,";
   for (const std::string& method : {std::string("optimizer = { use = \"looksam\", k = 4, rho = 0.1,"),
-                                    std::string("optimizer = { use = \"gsam\", rho = 0.1, rho_min = 0.05, alpha = 0.3,")}) {
+                                    std::string("optimizer = { use = \"gsam\", rho = 0.1, rho_min = 0.05, alpha = 0.3,"),
+                                    std::string("optimizer = { use = \"msam\", rho = 0.1,")}) {
     CAPTURE(method);
     std::string text = kPipeline;
     text.replace(text.find(esam), esam.size(), method);

@@ -56,9 +56,9 @@ double train_metric(const std::string& metrics, const std::string& key) {
 
 }  // namespace
 
-TEST_CASE("saqhost trains a quantized model with sam, asam, esam, looksam and gsam; metrics carry rho and a finite sharpness") {
+TEST_CASE("saqhost trains a quantized model with sam, asam, esam, looksam, gsam and msam; metrics carry rho and a finite sharpness") {
   TempDir dir;
-  for (const std::string use : {"sam", "asam", "esam", "looksam", "gsam"}) {
+  for (const std::string use : {"sam", "asam", "esam", "looksam", "gsam", "msam"}) {
     CAPTURE(use);
     const fs::path out = dir / ("runs-" + use);
     // GSAM's ρ follows the learning rate down to rho_min: equal, it stays at ρ
@@ -69,6 +69,7 @@ TEST_CASE("saqhost trains a quantized model with sam, asam, esam, looksam and gs
     REQUIRE(r.status == 0);
     const std::string metrics = saq::test::read_file(out / "sa" / "metrics.jsonl");
     CHECK(train_metric(metrics, "rho") == doctest::Approx(0.1));
+    if (use == "msam") continue;  // one pass at w̃: no clean loss to measure a sharpness against
     const double sharpness = train_metric(metrics, "sharpness");
     CHECK(std::isfinite(sharpness));
   }

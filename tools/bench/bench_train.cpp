@@ -1,7 +1,7 @@
 // Training speed of a pipeline's model: the FP32 step, the quantized (QAT) step when the pipeline has a
 // [quantizer], their ratio, and the data loader's images/s alone against the training rate. When the pipeline's
 // [optimizer] is sharpness-aware (sam, asam, esam, looksam, gsam), also its step against the QAT step (two passes
-// make 2.0 the floor), ESAM's at beta = gamma = 0.5, LookSAM's at k = 5 and GSAM's against it.
+// make 2.0 the floor), ESAM's at beta = gamma = 0.5, LookSAM's at k = 5, GSAM's against it and MSAM's.
 // usage: bench_train [PIPELINE.toml] [STEPS]     (default configs/quickstart.toml, 30 steps)
 #include <ATen/Parallel.h>
 
@@ -84,7 +84,8 @@ int bench(int argc, char** argv) {
     return reg.make<Optimizer>(reg.require(Kind::Optimizer, q.optimizer->use(), file), *q.optimizer, ctx);
   };
   const std::string use = p.optimizer->use();
-  const bool sharpness_aware = use == "sam" || use == "asam" || use == "esam" || use == "looksam" || use == "gsam";
+  const bool sharpness_aware =
+      use == "sam" || use == "asam" || use == "esam" || use == "looksam" || use == "gsam" || use == "msam";
   auto opt = optimizer(sharpness_aware ? std::vector<std::string>{"optimizer.rho=0"} : std::vector<std::string>{});
   model->train();
   host::apply_bits(*model, bits, true);
@@ -116,6 +117,10 @@ int bench(int argc, char** argv) {
                 << "ratio looksam/QAT: " << looksam_ms / qat_ms << " (target <= 1.3: 1.2 passes on average)\n"
                 << "gsam step:   " << gsam_ms << " ms\n"
                 << "ratio gsam/" << use << ": " << gsam_ms / sam_ms << " (target <= 1.05)\n";
+      auto msam = optimizer({"optimizer.use=msam"});
+      const double msam_ms = mean_step_ms(*model, *msam, *loader, steps);
+      std::cout << "msam step:   " << msam_ms << " ms\n"
+                << "ratio msam/QAT: " << msam_ms / qat_ms << " (target <= 1.1: one pass)\n";
     }
   }
   std::cout << "data loader: " << loader_rate << " images/s\n"

@@ -27,7 +27,7 @@ torch::nn::Module& model_of(const Context& ctx) {
 /// The base optimizer; building a sharpness-aware one inside another is refused.
 std::shared_ptr<Optimizer> make_base(const Params& p, const Context& ctx) {
   const Params& base = p.child("base");
-  for (const char* name : {"sam", "asam", "esam", "looksam", "gsam"})
+  for (const char* name : {"sam", "asam", "esam", "looksam", "gsam", "msam"})
     if (base.use() == name) p.fail("base", "must be a first-order optimizer (sgd, adam, ...), got \"" + base.use() + "\"");
   if (!ctx.build) throw std::invalid_argument("no component builder in the context");
   return ctx.build->optimizer(base, ctx);
@@ -123,6 +123,12 @@ StepResult SharpnessAware::step(const LossFn& loss_fn) {
     return r;
   }
   return method_step(loss_fn);
+}
+
+StateDict SharpnessAware::base_state() const {
+  StateDict s;
+  base_->save(s);
+  return s;
 }
 
 void SharpnessAware::save(StateDict& state) const {

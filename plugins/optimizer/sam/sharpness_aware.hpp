@@ -72,6 +72,9 @@ class SharpnessAware : public Optimizer {
   /// A two-pass step's result: the clean loss, sharpness = `perturbed_loss` − it, ‖ε‖ and the ρ used.
   static StepResult two_pass_result(const Ascent& a, double perturbed_loss, double eps_norm, double rho);
 
+  const TargetFinder& targets() const { return targets_; }
+  /// The base optimizer's state as it saves it (its tensors themselves, not copies).
+  StateDict base_state() const;
   /// The parameters the base optimizer steps, in its groups' order (the .grad LookSAM and GSAM rework).
   const std::vector<at::Tensor>& params() const { return params_; }
   std::int64_t global_step() const { return global_step_; }

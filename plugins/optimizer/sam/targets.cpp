@@ -36,4 +36,12 @@ std::vector<Target> TargetFinder::collect() const {
   return out;
 }
 
+std::vector<std::shared_ptr<QuantLayer>> TargetFinder::perturbed_layers() const {
+  std::vector<std::shared_ptr<QuantLayer>> out;
+  if (quantized_)
+    for (const auto& [name, layer] : layers_)
+      if (layer->perturbed()) out.push_back(layer);
+  return out;
+}
+
 }  // namespace saq::plugins

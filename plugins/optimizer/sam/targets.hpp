@@ -28,6 +28,11 @@ class TargetFinder {
   TargetFinder(torch::nn::Module& model, const TargetFlags& flags);
   /// The targets as they stand after a forward pass (quantized weights change with every forward).
   std::vector<Target> collect() const;
+  /// What is perturbed before any forward has run: in SAQ mode the layers whose quantized weight gets ε (their
+  /// latent weight is `weight`), and the parameter targets (latent weights in latent mode, clips, biases, BN).
+  std::vector<std::shared_ptr<QuantLayer>> perturbed_layers() const;
+  const std::vector<Target>& parameter_targets() const { return params_; }
+  bool quantized() const { return quantized_; }
   /// BatchNorm layers, whose running statistics the second pass may leave alone.
   const std::vector<std::shared_ptr<BatchNorm2dLayer>>& norms() const { return norms_; }
 
