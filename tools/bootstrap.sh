@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(g++ meson ninja-build cmake ccache pkg-config python3 binutils libtorch-dev libboost-dev libboost-filesystem-dev
           libboost-program-options-dev libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev zlib1g-dev libturbojpeg0-dev
           libopenblas0-pthread dataset-fashion-mnist
-          libgloo-dev python3-torch)   # gloo: c10d data parallel; python3-torch: torchrun for its test
+          libgloo-dev python3-torch)   # gloo: c10d data parallel; python3-torch: torchrun and torch.load for tests
 deps_only=0
 for arg in "$@"; do
   case $arg in
