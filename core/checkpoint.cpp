@@ -9,10 +9,14 @@
 namespace saq::host {
 
 void save_weights(const torch::nn::Module& model, const std::filesystem::path& path) {
+  save_weights(module_state(model), path);
+}
+
+void save_weights(const StateDict& state_dict, const std::filesystem::path& path) {
   StateDict file;
   file.put_int("format", kCheckpointFormat);
   file.put_text("kind", "saqhost weights");
-  file.child("state_dict") = module_state(model);
+  file.child("state_dict") = state_dict;
   write_atomically(path, [&](const std::filesystem::path& tmp) { write_state(tmp.string(), file); });
 }
 

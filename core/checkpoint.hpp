@@ -14,6 +14,8 @@ constexpr std::int64_t kCheckpointFormat = 2;
 
 /// Writes every parameter and buffer of `model` to `path` (temporary file, fsync, rename).
 void save_weights(const torch::nn::Module& model, const std::filesystem::path& path);
+/// Writes `state_dict` (names → tensors) as a weights checkpoint to `path`, as save_weights does.
+void save_weights(const StateDict& state_dict, const std::filesystem::path& path);
 
 /// `state`'s tensors by name; std::runtime_error naming an entry that is not a tensor.
 std::vector<std::pair<std::string, at::Tensor>> tensors_of(const StateDict& state);

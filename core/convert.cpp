@@ -6,7 +6,6 @@
 
 #include "checkpoint.hpp"
 #include "errors.hpp"
-#include "run_dir.hpp"
 
 namespace saq::host {
 
@@ -52,11 +51,7 @@ std::size_t convert_checkpoint(const std::filesystem::path& from, const std::fil
     std::string what = e.what();
     throw InputError("convert: " + from.string() + ": not a readable archive (" + what.substr(0, what.find('\n')) + ")");
   }
-  StateDict file;
-  file.put_int("format", kCheckpointFormat);
-  file.put_text("kind", "saqhost weights");
-  file.child("state_dict") = weights;
-  write_atomically(to, [&](const std::filesystem::path& tmp) { write_state(tmp.string(), file); });
+  save_weights(weights, to);
   return weights.size();
 }
 

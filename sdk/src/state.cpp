@@ -20,12 +20,6 @@ constexpr const char* name_of() {
   else return "dict";
 }
 
-std::string shape(const at::Tensor& t) {
-  std::string out = "[";
-  for (auto d : t.sizes()) out += (out.size() > 1 ? ", " : "") + std::to_string(d);
-  return out + "]";
-}
-
 std::string listed(const char* what, const std::vector<std::string>& names) {
   if (names.empty()) return "";
   std::string out = std::string("; ") + what + " (" + std::to_string(names.size()) + "): ";
@@ -114,8 +108,8 @@ void load_module_state(torch::nn::Module& module, const StateDict& state) {
     if (it == file.end()) return missing.push_back(name);
     const at::Tensor& t = *it->second;
     if (t.sizes() != target.sizes() || t.scalar_type() != target.scalar_type())
-      different.push_back(name + ": " + std::string(c10::toString(t.scalar_type())) + shape(t) + " in the file, " +
-                          c10::toString(target.scalar_type()) + shape(target) + " in the model");
+      different.push_back(name + ": " + std::string(c10::toString(t.scalar_type())) + c10::str(t.sizes()) + " in the file, " +
+                          c10::toString(target.scalar_type()) + c10::str(target.sizes()) + " in the model");
     else copies.emplace_back(target, &t);
     file.erase(it);
   };

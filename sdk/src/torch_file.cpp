@@ -45,12 +45,6 @@ void check_container(const std::string& path) {
   throw std::runtime_error(path + ": not a PyTorch file (no zip container)");
 }
 
-std::string shape_text(const std::vector<std::int64_t>& v) {
-  std::string out = "[";
-  for (auto d : v) out += (out.size() > 1 ? ", " : "") + std::to_string(d);
-  return out + "]";
-}
-
 std::vector<std::int64_t> ints(const ValuePtr& v, const std::string& what) {
   std::vector<std::int64_t> out;
   for (const auto& x : pickle::as_sequence(v, what)) out.push_back(pickle::as_int(x, what));
@@ -78,7 +72,7 @@ ValuePtr rebuild_tensor(const std::vector<ValuePtr>& args) {
                __builtin_add_overflow(last, reach, &last);
   }
   if (overflow || (numel > 0 && last >= storage.numel()))
-    throw std::runtime_error("a tensor of size " + shape_text(size) + ", stride " + shape_text(stride) +
+    throw std::runtime_error("a tensor of size " + c10::str(at::IntArrayRef(size)) + ", stride " + c10::str(at::IntArrayRef(stride)) +
                              " at offset " + std::to_string(offset) + " reaches past its storage of " +
                              std::to_string(storage.numel()) + " elements");
   return Value::of_tensor(numel == 0 ? at::empty(size, storage.options()) : storage.as_strided(size, stride, offset));
