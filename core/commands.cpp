@@ -9,6 +9,7 @@
 #include <saq/abi.hpp>
 
 #include "convert.hpp"
+#include "export.hpp"
 #include "engine.hpp"
 #include "errors.hpp"
 #include "host_schema.hpp"
@@ -145,7 +146,7 @@ int resume_run(const CommandLine& cl, const Registry& registry, std::shared_ptr<
 }  // namespace
 
 int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
-  const std::vector<std::string> commands = {"run", "resume", "validate", "report", "plugins", "convert"};
+  const std::vector<std::string> commands = {"run", "resume", "validate", "report", "plugins", "export", "convert"};
   if (std::find(commands.begin(), commands.end(), cl.command) == commands.end()) {
     std::string hint = did_you_mean(cl.command, commands);
     throw InputError("unknown command '" + cl.command + "'" + (hint.empty() ? "" : "; " + hint) + " (commands: " +
@@ -157,11 +158,30 @@ int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
     log->info("{}: {} tensors from {}", cl.output, n, cl.pipeline);
     return 0;
   }
-  if (!cl.output.empty()) throw InputError(cl.command + ": unexpected argument '" + cl.output + "'");
+  const bool export_flags =
+      !cl.checkpoint.empty() || !cl.profile.empty() || cl.allow_float || !cl.fold_batch_norm || cl.reference >= 0;
+  if (cl.command != "export" && export_flags)
+    throw InputError("--checkpoint, --profile, --allow-float, --no-fold-bn and --reference are for export, not " + cl.command);
+  if (cl.command != "export" && !cl.output.empty())
+    throw InputError(cl.command + ": unexpected argument '" + cl.output + "'");
   Registry registry;
   load_plugins(registry, plugin_search_path(cl.plugin_paths));
   for (const auto& w : registry.warnings) log->warn("{}", w);
   if (cl.command == "plugins") return plugins(registry, cl.describe);
+  if (cl.command == "export") {
+    if (cl.pipeline.empty()) throw InputError("export: which run? (saqhost export RUN_DIR [-o model.onnx])");
+    ExportOptions options;
+    options.output = cl.output;
+    try {
+      options.profile = parse_profile(cl.profile.empty() ? "onnxruntime" : cl.profile);
+    } catch (const std::invalid_argument& e) {
+      throw InputError(e.what());
+    }
+    options.allow_float = cl.allow_float;
+    options.fold_batch_norm = cl.fold_batch_norm;
+    export_run(cl.pipeline, cl.checkpoint.empty() ? "final" : cl.checkpoint, options, registry, log, cl.reference);
+    return 0;
+  }
   for (const auto& s : registry.skipped) log->warn("skipped plugin library {}: {}", s.path, s.reason);
 
   if (cl.nproc_given) {

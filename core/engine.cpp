@@ -137,8 +137,8 @@ std::string summary_json(const Session& s, double seconds, const std::optional<C
   return o.str() + "\n";
 }
 
-/// Dataset, model and quantizer of the pipeline, with the bits resolved. Quantizers are attached by the first
-/// quantized stage, so that checkpoints of full-precision stages hold no quantizer state.
+}  // namespace
+
 void build_components(Session& s) {
   const Registry& registry = s.registry;
   const Params& dp = *s.pipeline.data;
@@ -158,8 +158,6 @@ void build_components(Session& s) {
   check_quantizer_bits(*s.model, *s.quantizer, qp.use(), s.bits);
   for (const auto& w : warnings) s.log.warn("{}", w);
 }
-
-}  // namespace
 
 /// report.md's lead: the quantizer and its bit keys, the test top-1 once the run has one.
 std::string report_lead(const Session& s) {

@@ -26,6 +26,9 @@ const char* kUsage =
     "  validate PIPELINE.toml [--set key=value]... check a pipeline without running it\n"
     "  report PIPELINE.toml [--set key=value]...   per-layer bits, BOPs and memory footprint, without training\n"
     "  plugins [--describe NAME]                 list components, or one component's parameters\n"
+    "  export RUN_DIR [-o model.onnx] [--checkpoint final|stageN] [--profile onnxruntime|tensorrt] [--allow-float]\n"
+    "                                            the trained model as an ONNX graph (QDQ, integer weights) and\n"
+    "                                            its model.quant.json; default RUN_DIR/export/model.onnx\n"
     "  convert OLD.pt NEW.pt                     rewrite a weights checkpoint of an earlier saqhost (TorchScript\n"
     "                                            archive) as a torch.save file; convert only files you trust\n"
     "\n"
@@ -43,10 +46,16 @@ int dispatch(int argc, char** argv) {
       ("describe", po::value<std::string>(), "plugins: print the parameters of this component")
       ("resume", "run: continue the latest unfinished run of this pipeline instead of starting a new one")
       ("nproc", po::value<int>(), "run/resume: train data-parallel on N processes of this machine")
-      ("quiet,q", "log warnings and errors only");
+      ("quiet,q", "log warnings and errors only")
+      ("output,o", po::value<std::string>(), "export: the .onnx file to write")
+      ("checkpoint", po::value<std::string>(), "export: final (default) or stageN")
+      ("profile", po::value<std::string>(), "export: onnxruntime (default: uint8/int8 QDQ) or tensorrt (int8, zero point 0)")
+      ("allow-float", "export: what the profile cannot hold exactly goes out as float (a warning), not an error")
+      ("no-fold-bn", "export: keep every BatchNorm as a BatchNormalization node")
+      ("reference", po::value<std::int64_t>(), "export: also write saqhost's own eval of N test samples (0: all) "
+       "beside the graph, for tools/check_onnx.sh");
   po::options_description hidden;
-  hidden.add_options()("command", po::value<std::string>())("pipeline", po::value<std::string>())(
-      "output", po::value<std::string>());
+  hidden.add_options()("command", po::value<std::string>())("pipeline", po::value<std::string>());
   po::options_description all;
   all.add(common).add(hidden);
   po::positional_options_description pos;
@@ -82,6 +91,11 @@ int dispatch(int argc, char** argv) {
   cl.overrides = list("set");
   cl.plugin_paths = list("plugin-path");
   cl.describe = vm.count("describe") ? vm["describe"].as<std::string>() : "";
+  cl.checkpoint = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "";
+  cl.profile = vm.count("profile") ? vm["profile"].as<std::string>() : "";
+  cl.allow_float = vm.count("allow-float") > 0;
+  cl.reference = vm.count("reference") ? vm["reference"].as<std::int64_t>() : -1;
+  cl.fold_batch_norm = vm.count("no-fold-bn") == 0;
   cl.resume = vm.count("resume") > 0;
   cl.nproc_given = vm.count("nproc") > 0;
   if (cl.nproc_given) cl.nproc = vm["nproc"].as<int>();

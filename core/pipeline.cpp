@@ -376,7 +376,15 @@ std::string Pipeline::resolved_toml() const {
     if (!p) return;
     out << header << "\n";
     if (with_use) out << "use = " << to_toml(p->use()) << "\n";
-    for (const auto& [k, e] : p->entries()) out << k << " = " << to_toml(e.value) << "\n";
+    for (const auto& [k, e] : p->entries()) {
+      // a defaulted batch_size under global_batch_size is left out: written, it would read back as given, and
+      // the two keys are exclusive (the run directory's copy must load as the pipeline did)
+      if (p == data && k == "batch_size" && e.origin == "default" && p->get<std::int64_t>("global_batch_size") != 0) {
+        out << "# batch_size: unused, global_batch_size decides\n";
+        continue;
+      }
+      out << k << " = " << to_toml(e.value) << "\n";
+    }
     out << "\n";
   };
   out << "# " << file << " with every default filled in\n\n";

@@ -89,6 +89,10 @@ struct Session {
                     const EpochTotals& totals = {}) const;
 };
 
+/// Dataset, model and quantizer of the pipeline, with the bits resolved (no data read). Quantizers are attached by
+/// the first quantized stage, so that checkpoints of full-precision stages hold no quantizer state.
+void build_components(Session& s);
+
 /// Loads the stage's `init` checkpoint, if any (not when `resumed`: the weights came from the resume checkpoint),
 /// and sets the model's bits for the stage (quantized or not).
 void prepare_stage(Session& s, const Params& stage, std::int64_t index, bool resumed = false);

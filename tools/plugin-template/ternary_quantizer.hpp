@@ -21,6 +21,13 @@ class TernaryWeight final : public saq::TensorQuantizer {
     const at::Tensor ternary = alpha * at::sign(w) * mask;
     return w + (ternary - w).detach();  // straight-through: the op sees the ternary weight, w gets the gradient
   }
+  /// For `saqhost export`: the weight is α·code with codes −1, 0, +1 (α is what forward computes from w).
+  saq::QuantGrid grid(const at::Tensor& w, int /*bits*/) override {
+    at::NoGradGuard no_grad;
+    const at::Tensor mask = (w.abs() > 0.7 * w.abs().mean()).to(at::kFloat);
+    const at::Tensor alpha = (w.abs().to(at::kFloat) * mask).sum() / mask.sum().clamp_min(1);
+    return {alpha.reshape({1}), 0, -1, 1};
+  }
 };
 
 /// PACT with the SDK's fused kernel. The conventions every saq quantizer follows:
@@ -43,6 +50,11 @@ class PactActivation final : public saq::TensorQuantizer {
       initialized_.fill_(1);
     }
     return saq::fake_quant::pact_activation(x, clip_, bits);
+  }
+  /// For `saqhost export`: codes 0..n of the step c/n.
+  saq::QuantGrid grid(const at::Tensor&, int bits) override {
+    const std::int64_t n = (std::int64_t{1} << bits) - 1;
+    return {clip_.detach().to(at::kFloat) / static_cast<double>(n), 0, 0, n};
   }
 
  private:

@@ -18,6 +18,11 @@ class DorefaWeight final : public TensorQuantizer {
     at::Tensor u = t / (2.0 * t.abs().max().detach()) + 0.5;
     return 2.0 * fake_quant::uniform_ste(u, bits) - 1.0;
   }
+  /// X = 2k/n − 1 = (2k − n)/n: odd codes −n..n, scale 1/n.
+  QuantGrid grid(const at::Tensor& w, int bits) override {
+    const std::int64_t n = (std::int64_t{1} << bits) - 1;
+    return {at::full({1}, 1.0 / static_cast<double>(n), w.options().dtype(at::kFloat)), 0, -n, n};
+  }
 };
 
 class DorefaActivation final : public TensorQuantizer {
@@ -25,12 +30,20 @@ class DorefaActivation final : public TensorQuantizer {
   at::Tensor forward(const at::Tensor& x, int bits) override {
     return fake_quant::uniform_ste(at::clamp(x, 0.0, 1.0), bits);
   }
+  QuantGrid grid(const at::Tensor&, int bits) override {
+    const std::int64_t n = (std::int64_t{1} << bits) - 1;
+    return {at::full({1}, 1.0 / static_cast<double>(n), at::kFloat), 0, 0, n};
+  }
 };
 
 class PactActivation final : public TensorQuantizer {
  public:
   explicit PactActivation(double init) { clip_ = register_parameter("clip_value", at::full({1}, init)); }
   at::Tensor forward(const at::Tensor& x, int bits) override { return fake_quant::pact_activation(x, clip_, bits); }
+  QuantGrid grid(const at::Tensor&, int bits) override {
+    const std::int64_t n = (std::int64_t{1} << bits) - 1;
+    return {clip_.detach().to(at::kFloat) / static_cast<double>(n), 0, 0, n};
+  }
 
  private:
   at::Tensor clip_;

@@ -40,6 +40,12 @@ class LiqTensorQuantizer final : public TensorQuantizer {
     return weight_ ? fake_quant::liq_weight(v, clip_, bits) : fake_quant::liq_activation(v, clip_, bits);
   }
 
+  /// Weights: odd codes −n..n (the 2^bits levels α·m/n, no zero); activations: codes 0..n; scale α/n for both.
+  QuantGrid grid(const at::Tensor&, int bits) override {
+    const std::int64_t n = (std::int64_t{1} << bits) - 1;
+    return {clip_.detach().abs().to(at::kFloat) / static_cast<double>(n), 0, weight_ ? -n : 0, n};
+  }
+
  private:
   bool weight_, normalize_, init_from_data_;
   at::Tensor clip_, initialized_;

@@ -40,6 +40,13 @@ class LsqTensorQuantizer final : public TensorQuantizer {
     return fake_quant::lsq(v, step_, qn, qp, 1.0 / std::sqrt(n * static_cast<double>(qp)));
   }
 
+  /// Codes −Q_N..Q_P (weights) or 0..Q_P (activations), scale s: per channel when the steps are.
+  QuantGrid grid(const at::Tensor&, int bits) override {
+    const std::int64_t qn = signed_ ? std::int64_t{1} << (bits - 1) : 0;
+    const std::int64_t qp = signed_ ? (std::int64_t{1} << (bits - 1)) - 1 : (std::int64_t{1} << bits) - 1;
+    return {step_.detach().to(at::kFloat).clone(), 0, -qn, qp};
+  }
+
  private:
   bool signed_;
   at::Tensor step_, initialized_;

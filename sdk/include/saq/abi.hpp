@@ -7,7 +7,7 @@
 
 /// Bump on ANY change to a struct layout, a virtual function or an inline function in sdk/.
 /// The host accepts a plugin only when this number, the LibTorch version and the C++11 string ABI all match.
-#define SAQ_ABI_VERSION 5
+#define SAQ_ABI_VERSION 6
 
 #define SAQ_EXPORT extern "C" __attribute__((visibility("default")))
 #define SAQ_VISIBLE __attribute__((visibility("default")))

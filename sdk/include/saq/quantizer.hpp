@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 
 #include <saq/params.hpp>
@@ -29,11 +30,29 @@ struct QuantLayerInfo {
 /// forward returns the tensor the layer consumes, with straight-through gradients to x and to its parameters.
 /// Data-driven initialisation (from the first training batch) is the quantizer's own business; it should keep
 /// "initialised" in a buffer so that checkpoints carry it, and run in training mode only.
+/// The integer grid a fake quantizer's outputs lie on, for export to integer runtimes (ONNX QDQ): every value
+/// forward returns is (code − zero_point)·scale for an integer code in [qmin, qmax].
+struct QuantGrid {
+  at::Tensor scale;                  ///< float; one element, or one per slice of dim 0 (a weight's output channels)
+  std::int64_t zero_point = 0;
+  std::int64_t qmin = 0, qmax = 0;   ///< the codes' range: LIQ's 4-bit weights −15..15 (odd), activations 0..15
+  bool defined() const { return scale.defined(); }
+};
+
 class SAQ_VISIBLE TensorQuantizer : public torch::nn::Module {
  public:
   /// `x`: the layer's latent weight, or its input activation. `bits`: 2..8, checked by the host (and accepted by
   /// the quantizer's refuse_bits); never 32: a full-precision layer does not call its quantizers.
   virtual at::Tensor forward(const at::Tensor& x, int bits) = 0;
+  /// The grid of forward(x, bits), in eval mode. A weight quantizer gets the latent weight (its grid may depend on
+  /// it) and promises forward(x, bits) == (codes − zero_point)·scale; an activation quantizer gets an undefined x
+  /// and promises forward(x, bits) == (clamp(round(x/scale) + zero_point, qmin, qmax) − zero_point)·scale for
+  /// every x (up to the rounding of exact ties). The host derives the codes from forward's output and checks them.
+  /// The default, an undefined grid, tells `saqhost export` that this quantizer cannot be exported.
+  virtual QuantGrid grid(const at::Tensor& x, int bits) {
+    (void)x, (void)bits;
+    return {};
+  }
 };
 
 class SAQ_VISIBLE Quantizer {

@@ -1,0 +1,138 @@
+#include "export.hpp"
+
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "bops.hpp"
+#include "errors.hpp"
+#include "export_reference.hpp"
+#include "json.hpp"
+#include "quant_sidecar.hpp"
+#include "run_dir.hpp"
+#include "session.hpp"
+#include "state_dict.hpp"
+
+namespace saq::host {
+
+namespace fs = std::filesystem;
+
+ExportSummary export_model(Model& model, const DataInfo& info, const ExportOptions& options, spdlog::logger& log) {
+  std::vector<Inexact> inexact;
+  std::vector<LayerExport> layers;
+  try {
+    layers = layer_exports(model, options.profile, options.quantizer, inexact);
+  } catch (const std::runtime_error& e) {
+    throw InputError(std::string("export: ") + e.what());
+  }
+  if (!inexact.empty()) {
+    std::string list;
+    for (const auto& i : inexact) list += fmt::format("\n  {}: {}", i.layer, i.reason);
+    if (!options.allow_float)
+      throw InputError(fmt::format("export: the {} profile cannot hold {} layer tensor{} exactly:{}\n(--allow-float "
+                                   "exports them as float: weights as the values the layer consumed, inputs as "
+                                   "Clip/Div/Round/Mul on the same grid)", profile_name(options.profile),
+                                   inexact.size(), inexact.size() == 1 ? "" : "s", list));
+    log.warn("export: exported as float (--allow-float), the {} profile cannot hold them exactly:{}",
+             profile_name(options.profile), list);
+  }
+  const CostReport costs = measure_costs(model, info);
+  onnx::Model m;
+  try {
+    m.graph = trace_to_onnx(model, layers, {info.input_shape, options.fold_batch_norm});
+  } catch (const std::runtime_error& e) {
+    throw InputError(e.what());
+  }
+  m.producer_version = SAQ_VERSION;
+  m.doc = "saqhost export of " + options.source;
+  m.metadata = {{"saq.source", options.source}, {"saq.profile", profile_name(options.profile)},
+                {"saq.quantizer", options.quantizer}};
+
+  ExportSummary summary;
+  for (const auto& l : layers) {
+    summary.integer_weights += l.quantized_weight && !l.weight.as_float;
+    summary.quantized_inputs += l.quantized_activation && !l.activation.as_float;
+    summary.float_layers += !l.quantized_weight || l.weight.as_float;
+    summary.folded_batch_norms += l.batch_norm_folded;
+  }
+  summary.layers = layers;
+  summary.model = m;
+  summary.onnx = options.output;
+  summary.sidecar = fs::path(options.output).replace_extension(".quant.json");
+  const std::string bytes = onnx::serialize(m);
+  const std::string sidecar = quant_sidecar(layers, costs, m, options);
+  fs::create_directories(fs::absolute(summary.onnx).parent_path());
+  write_atomically(summary.onnx, [&](const fs::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw RunError(tmp.string() + ": cannot write");
+  });
+  write_text_atomically(summary.sidecar, sidecar);
+  if (summary.integer_weights == 0 && summary.quantized_inputs == 0)
+    log.warn("export: {} has no quantized layer: a float graph", options.source);
+  log.info("export: {} ({} layers with integer weights, {} quantized inputs, {} float layers, {} BatchNorms folded; "
+           "profile {}) and {}", summary.onnx.string(), summary.integer_weights, summary.quantized_inputs,
+           summary.float_layers, summary.folded_batch_norms, profile_name(options.profile), summary.sidecar.string());
+  return summary;
+}
+
+ExportSummary export_run(const fs::path& run_dir, const std::string& checkpoint, ExportOptions options,
+                         const Registry& registry, std::shared_ptr<spdlog::logger> log, std::int64_t reference_samples) {
+  if (!fs::is_directory(run_dir)) throw InputError("export: " + run_dir.string() + ": no such run directory");
+  const fs::path config = run_dir / "config.resolved.toml";
+  if (!fs::exists(config))
+    throw InputError("export: " + run_dir.string() + ": not a run directory (no config.resolved.toml)");
+  Pipeline pipeline = load_pipeline(config.string(), {}, registry);
+  std::size_t stage_index = pipeline.stages.size() - 1;
+  std::smatch match;
+  if (checkpoint != "final") {
+    if (!std::regex_match(checkpoint, match, std::regex("stage([0-9]+)")))
+      throw InputError("export: --checkpoint '" + checkpoint + "' is neither final nor stageN");
+    stage_index = std::stoul(match[1]);
+    if (stage_index >= pipeline.stages.size())
+      throw InputError(fmt::format("export: --checkpoint {}: the pipeline has stages 0..{}", checkpoint,
+                                   pipeline.stages.size() - 1));
+  }
+  const fs::path file = run_dir / "checkpoints" / (checkpoint + ".pt");
+  if (!fs::exists(file)) {
+    std::vector<std::string> have;
+    if (fs::is_directory(run_dir / "checkpoints"))
+      for (const auto& e : fs::directory_iterator(run_dir / "checkpoints"))
+        if (e.path().extension() == ".pt" && e.path().stem() != "resume") have.push_back(e.path().stem().string());
+    std::sort(have.begin(), have.end());
+    throw InputError("export: " + file.string() + ": no such checkpoint (" +
+                     (have.empty() ? std::string("the run saved none yet") : "it has: " + join(have)) + ")");
+  }
+  Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), nullptr, c10::Device(c10::kCPU)};
+  build_components(s);
+  const Params& stage = *pipeline.stages[stage_index];
+  const bool quantized = s.quantizer && (!stage.has("quantized") || stage.get<bool>("quantized"));
+  std::vector<std::string> warnings;
+  for (std::size_t i = 0; i <= stage_index; ++i)
+    if (pipeline.stages[i]->use() == "search") {
+      const fs::path rules = run_dir / "search" / "result.toml";
+      if (!fs::exists(rules)) throw InputError("export: " + rules.string() + ": no such file (the search's bits)");
+      apply_rules_file(*s.model, rules.string(), s.bits, warnings);
+    }
+  if (quantized) attach_quantizers(*s.model, *s.quantizer);
+  try {
+    load_state_dict(*s.model, read_state_dict(file.string()), file.string(), false);
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("export: {} does not fit the model of {} ({}): {}", file.string(), config.string(),
+                                 pipeline.model->use(), e.what()));
+  }
+  apply_bits(*s.model, s.bits, !quantized);
+  if (!quantized) log->warn("export: {} is a full-precision stage's checkpoint: the graph is float", file.string());
+  if (options.output.empty()) options.output = run_dir / "export" / "model.onnx";
+  options.source = (run_dir / "checkpoints" / (checkpoint + ".pt")).string();
+  options.quantizer = quantized ? pipeline.quantizer->use() : "";
+  ExportSummary summary = export_model(*s.model, s.info, options, *log);
+  if (reference_samples >= 0) {
+    const fs::path dir = fs::path(summary.onnx).replace_extension(".reference");
+    write_reference(s, summary, dir, reference_samples);
+    log->info("export: saqhost's eval of {} for the ONNX Runtime check in {}", checkpoint, dir.string());
+  }
+  return summary;
+}
+
+}  // namespace saq::host

@@ -1,0 +1,138 @@
+#include "export_reference.hpp"
+
+#include <fstream>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include "errors.hpp"
+#include "json.hpp"
+#include "run_dir.hpp"
+
+namespace saq::host {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Wraps a layer's activation quantizer: the same output, and its integer codes kept for the first samples.
+class CaptureCodes final : public TensorQuantizer {
+ public:
+  CaptureCodes(std::shared_ptr<TensorQuantizer> inner, const ActivationExport& grid, std::int64_t keep)
+      : inner_(std::move(inner)), grid_(grid), keep_(keep) {}
+  at::Tensor forward(const at::Tensor& x, int bits) override {
+    at::Tensor y = inner_->forward(x, bits);
+    if (kept_ < keep_) {
+      const std::int64_t n = std::min(keep_ - kept_, y.size(0));
+      at::Tensor c = at::round(y.narrow(0, 0, n).to(at::kDouble) / grid_.scale) + static_cast<double>(grid_.zero_point);
+      codes_.push_back(c.to(at::kShort).cpu());
+      kept_ += n;
+    }
+    return y;
+  }
+  at::Tensor codes() const { return at::cat(codes_); }
+
+ private:
+  std::shared_ptr<TensorQuantizer> inner_;
+  ActivationExport grid_;
+  std::int64_t keep_, kept_ = 0;
+  std::vector<at::Tensor> codes_;
+};
+
+void write_raw(const fs::path& path, const at::Tensor& t) {
+  const at::Tensor c = t.contiguous().cpu();
+  write_atomically(path, [&](const fs::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.numel() * c.element_size()));
+    if (!out) throw RunError(tmp.string() + ": cannot write");
+  });
+}
+
+std::string dims(at::IntArrayRef v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+void write_reference(Session& s, const ExportSummary& exported, const fs::path& dir, std::int64_t samples) {
+  constexpr std::int64_t kCodeSamples = 64;
+  LoaderSpec spec;
+  spec.split = "test";
+  spec.batch_size = s.pipeline.data->get<std::int64_t>("eval_batch_size");
+  spec.train = false;
+  auto loader = open_loader(s, spec);
+  const std::int64_t n = samples > 0 ? std::min(samples, loader->num_samples()) : loader->num_samples();
+  const std::int64_t m = std::min(n, kCodeSamples);
+
+  // the graph with every quantized input's codes as an output; the layers' quantizers wrapped to capture them
+  onnx::Model check = exported.model;
+  struct Wrapped {
+    QuantLayer* layer;
+    std::shared_ptr<TensorQuantizer> weight, activation;
+    std::shared_ptr<CaptureCodes> capture;
+    std::string name;
+  };
+  std::vector<Wrapped> wrapped;
+  for (const LayerExport& l : exported.layers) {
+    if (!l.quantized_activation) continue;
+    check.graph.outputs.push_back({l.name + ".input_codes", l.activation.as_float ? onnx::DType::Float : l.activation.type,
+                                   {}, "", false});
+    Wrapped w{l.layer, nullptr, nullptr, nullptr, l.name};
+    for (const auto& c : l.layer->named_children()) {
+      if (c.key() == "weight_quantizer") w.weight = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
+      if (c.key() == "activation_quantizer") w.activation = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
+    }
+    w.capture = std::make_shared<CaptureCodes>(w.activation, l.activation, m);
+    l.layer->replace_quantizers(w.weight, w.capture);
+    wrapped.push_back(std::move(w));
+  }
+  struct Restore {  // the layers get their own quantizers back, whatever happens
+    std::vector<Wrapped>& w;
+    ~Restore() {
+      for (auto& x : w) x.layer->replace_quantizers(x.weight, x.activation);
+    }
+  } restore{wrapped};
+
+  std::vector<at::Tensor> inputs, labels, logits;
+  std::int64_t have = 0;
+  s.model->eval();
+  at::NoGradGuard no_grad;
+  Batch b;
+  while (have < n && next_batch(*loader, b)) {
+    const std::int64_t k = std::min(n - have, b.x.size(0));
+    at::Tensor x = b.x.narrow(0, 0, k).to(at::kFloat).contiguous();
+    inputs.push_back(x);
+    labels.push_back(b.y.narrow(0, 0, k).to(at::kLong));
+    logits.push_back(s.model->forward(x.to(s.device)).to(at::kFloat).cpu());
+    have += k;
+  }
+  const at::Tensor all_logits = at::cat(logits), all_labels = at::cat(labels);
+  const double top1 = 100.0 * all_logits.argmax(1).eq(all_labels).sum().item<double>() / static_cast<double>(have);
+
+  fs::create_directories(dir / "codes");
+  write_raw(dir / "input.f32", at::cat(inputs));
+  write_raw(dir / "labels.i64", all_labels);
+  write_raw(dir / "logits.f32", all_logits);
+  const std::string graph = onnx::serialize(check);
+  write_atomically(dir / "model.check.onnx", [&](const fs::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(graph.data(), static_cast<std::streamsize>(graph.size()));
+  });
+  std::string codes;
+  for (const auto& w : wrapped) {
+    const at::Tensor c = w.capture->codes();
+    write_raw(dir / "codes" / (w.name + ".i16"), c);
+    codes += fmt::format("{}{{\"layer\": {}, \"output\": {}, \"file\": {}, \"shape\": {}}}", codes.empty() ? "" : ", ",
+                         JsonObject::quote(w.name), JsonObject::quote(w.name + ".input_codes"),
+                         JsonObject::quote("codes/" + w.name + ".i16"), dims(c.sizes()));
+  }
+  JsonObject o;
+  o.add("samples", have).add("code_samples", m).add("top1", top1);
+  o.raw("input_shape", dims(inputs.front().sizes().slice(1))).add("classes", all_logits.size(1));
+  o.raw("codes", "[" + codes + "]");
+  write_text_atomically(dir / "reference.json", o.str() + "\n");
+}
+
+}  // namespace saq::host
