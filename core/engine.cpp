@@ -15,6 +15,7 @@
 #include "data_parallel.hpp"
 #include "interrupt.hpp"
 #include "errors.hpp"
+#include "export.hpp"
 #include "json.hpp"
 #include "search.hpp"
 #include "session.hpp"
@@ -290,6 +291,7 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
     if (s.world) broadcast_model(*s.world, *s.model);  // every rank starts the stage from rank 0's model
     if (stage.use() == "train") train(s, stage, index);
     else if (stage.use() == "search") search(s, stage, index);
+    else if (stage.use() == "export") export_stage(s, stage);
     else
       evaluate(s, stage.get<std::string>("split"), stage.get<std::int64_t>("limit_batches"), index, s.epochs_trained,
                std::numeric_limits<double>::quiet_NaN());

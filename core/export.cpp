@@ -40,6 +40,9 @@ ExportSummary export_model(Model& model, const DataInfo& info, const ExportOptio
   onnx::Model m;
   try {
     m.graph = trace_to_onnx(model, layers, {info.input_shape, options.fold_batch_norm});
+  } catch (const c10::Error& e) {  // LibTorch's own, with a stack trace: its first line says what
+    const std::string what = e.what();
+    throw RunError("export: tracing the model failed: " + what.substr(0, what.find('\n')));
   } catch (const std::runtime_error& e) {
     throw InputError(e.what());
   }
@@ -74,6 +77,20 @@ ExportSummary export_model(Model& model, const DataInfo& info, const ExportOptio
            "profile {}) and {}", summary.onnx.string(), summary.integer_weights, summary.quantized_inputs,
            summary.float_layers, summary.folded_batch_norms, profile_name(options.profile), summary.sidecar.string());
   return summary;
+}
+
+void export_stage(Session& s, const Params& stage) {
+  if (!s.writes()) return;
+  ExportOptions options;
+  options.output = s.dir->path() / stage.get<std::string>("output");
+  options.profile = parse_profile(stage.get<std::string>("profile"));
+  options.allow_float = stage.get<bool>("allow_float");
+  options.fold_batch_norm = stage.get<bool>("fold_batch_norm");
+  options.source = s.dir->path().string() + " (export stage)";
+  const bool quantized = s.quantizer && stage.get<bool>("quantized");
+  options.quantizer = quantized ? s.pipeline.quantizer->use() : "";
+  export_model(*s.model, s.info, options, s.log);
+  s.model->train();
 }
 
 ExportSummary export_run(const fs::path& run_dir, const std::string& checkpoint, ExportOptions options,

@@ -15,6 +15,8 @@
 
 namespace saq::host {
 
+struct Session;
+
 struct ExportOptions {
   std::filesystem::path output;  ///< the .onnx file; the sidecar is <stem>.quant.json beside it
   ExportProfile profile = ExportProfile::OnnxRuntime;
@@ -38,6 +40,9 @@ ExportSummary export_model(Model& model, const DataInfo& info, const ExportOptio
 /// `saqhost export RUN_DIR`: rebuilds the run's model from its config.resolved.toml (and a search's result.toml),
 /// loads checkpoints/<checkpoint>.pt ("final" or "stageN") at that stage's bits, and exports it; by default to
 /// RUN_DIR/export/model.onnx. Bad input (no run, no such checkpoint, a checkpoint that does not fit) is InputError.
+/// A pipeline's export stage: the model as the previous stages left it, to <run dir>/<output> (rank 0 only).
+void export_stage(Session& s, const Params& stage);
+
 /// With `reference_samples` ≥ 0 (0: the whole test split) it also writes, for tools/check_onnx.sh, saqhost's own
 /// eval of the same model on that many test samples (export_reference.hpp) into <stem>.reference/.
 ExportSummary export_run(const std::filesystem::path& run_dir, const std::string& checkpoint, ExportOptions options,

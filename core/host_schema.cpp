@@ -37,7 +37,7 @@ Schema data_host_schema() {
   return s;
 }
 
-std::vector<std::string> stage_kinds() { return {"train", "eval", "search"}; }
+std::vector<std::string> stage_kinds() { return {"train", "eval", "search", "export"}; }
 
 namespace {
 void add_init(Schema& s) {
@@ -105,6 +105,17 @@ Schema stage_schema(const std::string& kind) {
     add_init(s);
     add_training(s);
     s.integer("limit_batches", 0, "use at most N batches per pass; 0 = all (smoke runs)").min(0);
+    return s;
+  }
+  if (kind == "export") {
+    s.string("output", "export/model.onnx", "the ONNX file, relative to the run directory (its sidecar "
+                                              "model.quant.json goes beside it)");
+    s.choice("profile", "onnxruntime", {"onnxruntime", "tensorrt"},
+             "onnxruntime: uint8/int8 QDQ (int32 codes where 9 bits are needed); tensorrt: int8, zero point 0 only");
+    s.boolean("allow_float", false, "export what the profile cannot hold exactly as float (a warning), not an error");
+    s.boolean("fold_batch_norm", true, "fold a BatchNorm into the conv whose only consumer it is");
+    s.boolean("quantized", true, "export the model quantized with the pipeline's [quantizer] (false: as float)");
+    add_init(s);
     return s;
   }
   throw std::logic_error("no stage kind " + kind);

@@ -49,6 +49,7 @@ struct EmittedOp {
   long layer = -1;           ///< index in `layers`, or −1
   at::Tensor float_weight;   ///< a float weight (unquantized layer), else undefined
   at::Tensor bias;           ///< may be undefined
+  bool quantized_input = false;  ///< its input comes through QuantizeLinear → DequantizeLinear
   size_t weight_init = 0, scale_init = 0, zero_point_init = 0;  ///< initializer indices (quantized weights: all three)
 };
 
@@ -110,6 +111,12 @@ c10::IValue constant_value(Value* v) {
   return *iv;
 }
 
+/// A number argument, which the tracer records as int or float as the call gave it.
+double number(Value* v) {
+  const c10::IValue iv = constant_value(v);
+  return iv.isInt() ? static_cast<double>(iv.toInt()) : iv.toDouble();
+}
+
 std::vector<std::int64_t> ints(Value* v) {
   if (v->node()->kind() == c10::prim::ListConstruct) {
     std::vector<std::int64_t> out;
@@ -146,6 +153,8 @@ std::string Converter::weight_input(Value* v, long& layer, EmittedOp& op, const 
   auto it = layer_of_.find(w.unsafeGetTensorImpl());
   layer = it == layer_of_.end() ? -1 : static_cast<long>(it->second);
   op.layer = layer;
+  op.quantized_input = layer >= 0 && layers_[static_cast<size_t>(layer)].quantized_activation &&
+                       !layers_[static_cast<size_t>(layer)].activation.as_float;
   const std::string scope = scope_of(layer, fallback);
   if (layer < 0 || !layers_[static_cast<size_t>(layer)].quantized_weight || layers_[static_cast<size_t>(layer)].weight.as_float) {
     op.float_weight = w;
@@ -242,10 +251,10 @@ void Converter::batch_norm(torch::jit::Node* n) {
   const at::Tensor beta = constant_value(n->input(2)).toTensor().to(at::kDouble);
   const at::Tensor mean = constant_value(n->input(3)).toTensor().to(at::kDouble);
   const at::Tensor var = constant_value(n->input(4)).toTensor().to(at::kDouble);
-  const double eps = constant_value(n->input(7)).toDouble();
+  const double eps = number(n->input(7));
   Value* in = n->input(0);
   auto producer = emitted_.find(in);
-  if (fold_ && producer != emitted_.end() && in->uses().size() == 1) {
+  if (fold_ && producer != emitted_.end() && in->uses().size() == 1 && !producer->second.quantized_input) {
     const at::Tensor factor = gamma / at::sqrt(var + eps);
     if (fold(producer->second, factor, beta - mean * factor)) {
       names_[n->output()] = name_of(in);
@@ -286,7 +295,7 @@ onnx::Graph Converter::convert(torch::jit::Graph& graph) {
       add({op, out, std::move(inputs), {out}, std::move(attrs)});
       names_[n->output()] = out;
     };
-    auto scalar = [&](size_t i) { return constant(fresh("const"), at::full({}, constant_value(n->input(i)).toDouble(), at::kFloat)); };
+    auto scalar = [&](size_t i) { return constant(fresh("const"), at::full({}, number(n->input(i)), at::kFloat)); };
     if (kind == "prim::Constant" || kind == "prim::ListConstruct") continue;  // read by the ops that use them
     if (kind == "aten::_convolution" || kind == "aten::conv2d") conv(n);
     else if (kind == "aten::linear") linear(n);
@@ -300,7 +309,7 @@ onnx::Graph Converter::convert(torch::jit::Graph& graph) {
       while (in.back().empty()) in.pop_back();
       simple("Clip", in);
     } else if (kind == "aten::add") {
-      if (constant_value(n->input(2)).toDouble() != 1.0) throw std::runtime_error("export: aten::add with alpha ≠ 1");
+      if (number(n->input(2)) != 1.0) throw std::runtime_error("export: aten::add with alpha ≠ 1");
       simple("Add", {name_of(n->input(0)), name_of(n->input(1))});
     } else if (kind == "aten::max_pool2d") {
       std::vector<std::int64_t> k = pair2(ints(n->input(1))), s = pair2(ints(n->input(2))), d = pair2(ints(n->input(4)));

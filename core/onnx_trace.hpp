@@ -52,10 +52,14 @@ struct TraceOptions {
 };
 
 /// Traces `model` (set to eval; its layers' quantizers are swapped for the stand-ins and restored) and converts
-/// the trace. A BatchNorm whose input is a conv's output and nothing else's is folded into that conv: its
-/// per-channel factor γ/√(σ²+ε) joins the weight's per-channel dequantization scale (the integer codes stay as
-/// they are; a negative factor flips the sign of its channel's codes) and its shift becomes the conv's bias.
-/// Every other BatchNorm stays a BatchNormalization node. Throws std::runtime_error naming an op it cannot convert.
+/// the trace. A BatchNorm is folded into the conv that produces it where that is exact for the quantized graph:
+/// the conv's output goes nowhere else and its input is float (the first layer, a full-precision layer). Its
+/// per-channel factor γ/√(σ²+ε) joins the weight's per-channel dequantization scale (the integer codes stay;
+/// a negative factor flips the sign of its channel's codes) and its shift becomes the conv's bias. A conv with a
+/// quantized input keeps its BatchNormalization: integer runtimes run such a conv as an integer kernel whose
+/// bias must be int32 at scale s_x·s_w (ONNX Runtime rounds a float bias so), and a folded shift would be
+/// rounded there, moving activations across rounding ties; the BN after the integer conv is exact.
+/// Throws std::runtime_error naming an op it cannot convert.
 onnx::Graph trace_to_onnx(Model& model, std::vector<LayerExport>& layers, const TraceOptions& options);
 
 }  // namespace saq::host
