@@ -83,7 +83,9 @@ class Converter {
     g_.nodes.push_back(std::move(n));
     return g_.nodes.size() - 1;
   }
-  std::string weight_input(Value* v, long& layer, EmittedOp& op, const std::string& scope);
+  /// The layer whose (stand-in) weight the traced op consumes, or −1.
+  long layer_of(Value* weight) const;
+  std::string weight_input(Value* v, long layer, EmittedOp& op, const std::string& scope);
   void conv(torch::jit::Node* n);
   void linear(torch::jit::Node* n);
   void batch_norm(torch::jit::Node* n);
@@ -148,14 +150,16 @@ std::string Converter::name_of(Value* v) {
                            ") has no ONNX counterpart");
 }
 
-std::string Converter::weight_input(Value* v, long& layer, EmittedOp& op, const std::string& fallback) {
+long Converter::layer_of(Value* weight) const {
+  auto it = layer_of_.find(constant_value(weight).toTensor().unsafeGetTensorImpl());
+  return it == layer_of_.end() ? -1 : static_cast<long>(it->second);
+}
+
+std::string Converter::weight_input(Value* v, long layer, EmittedOp& op, const std::string& scope) {
   const at::Tensor w = constant_value(v).toTensor();
-  auto it = layer_of_.find(w.unsafeGetTensorImpl());
-  layer = it == layer_of_.end() ? -1 : static_cast<long>(it->second);
   op.layer = layer;
   op.quantized_input = layer >= 0 && layers_[static_cast<size_t>(layer)].quantized_activation &&
                        !layers_[static_cast<size_t>(layer)].activation.as_float;
-  const std::string scope = scope_of(layer, fallback);
   if (layer < 0 || !layers_[static_cast<size_t>(layer)].quantized_weight || layers_[static_cast<size_t>(layer)].weight.as_float) {
     op.float_weight = w;
     op.weight_init = g_.initializers.size();
@@ -179,10 +183,10 @@ std::string Converter::weight_input(Value* v, long& layer, EmittedOp& op, const 
 void Converter::conv(torch::jit::Node* n) {
   const bool full = n->kind() == c10::aten::_convolution;
   if (full && constant_value(n->input(6)).toBool()) throw std::runtime_error("export: transposed convolutions are not supported");
-  long layer = -1;
+  const long layer = layer_of(n->input(1));
+  const std::string scope = scope_of(layer, fresh("conv"));
   EmittedOp op;
-  const std::string w = weight_input(n->input(1), layer, op, fresh("conv"));
-  const std::string scope = scope_of(layer, "conv_" + std::to_string(counter_));
+  const std::string w = weight_input(n->input(1), layer, op, scope);
   const at::Tensor weight = constant_value(n->input(1)).toTensor();
   onnx::Node node{"Conv", scope + "/Conv", {name_of(n->input(0)), w}, {scope + ".out"}, {}};
   auto b = torch::jit::toIValue(n->input(2));
@@ -200,10 +204,10 @@ void Converter::conv(torch::jit::Node* n) {
 }
 
 void Converter::linear(torch::jit::Node* n) {
-  long layer = -1;
+  const long layer = layer_of(n->input(1));
+  const std::string scope = scope_of(layer, fresh("linear"));
   EmittedOp op;
-  const std::string w = weight_input(n->input(1), layer, op, fresh("linear"));
-  const std::string scope = scope_of(layer, "linear_" + std::to_string(counter_));
+  const std::string w = weight_input(n->input(1), layer, op, scope);
   onnx::Node node{"Gemm", scope + "/Gemm", {name_of(n->input(0)), w}, {scope + ".out"}, {Attribute::integer("transB", 1)}};
   auto b = torch::jit::toIValue(n->input(2));
   if (b && b->isTensor()) node.inputs.push_back(constant(scope + ".bias", b->toTensor()));

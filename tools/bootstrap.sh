@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 packages=(g++ meson ninja-build cmake ccache pkg-config python3 binutils libtorch-dev libboost-dev libboost-filesystem-dev
           libboost-program-options-dev libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev zlib1g-dev libturbojpeg0-dev
           libopenblas0-pthread dataset-fashion-mnist
-          libgloo-dev python3-torch)   # gloo: c10d data parallel; python3-torch: torchrun and torch.load for tests
+          libgloo-dev python3-torch    # gloo: c10d data parallel; python3-torch: torchrun and torch.load for tests
+          python3-onnx)                # the export tests: onnx's checker and shape inference
+command -v npm >/dev/null || packages+=(nodejs npm)  # ONNX Runtime for the export check comes from npm
 deps_only=0
 for arg in "$@"; do
   case $arg in
@@ -27,6 +29,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# ONNX Runtime (CPU) for tools/check_onnx.sh and its test: onnxruntime-node, pinned by tools/onnx/package-lock.json;
+# its install script would download CUDA provider libraries, which the CPU runtime does not need
+if [ ! -f tools/onnx/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 ]; then
+  (cd tools/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 [ "$deps_only" = 1 ] && exit 0
 [ -f build/build.ninja ] || meson setup build

@@ -188,3 +188,17 @@ TEST_CASE("a non-finite loss stops the run with exit 1, naming stage, epoch and 
   CHECK_FALSE(fs::exists(dir / "runs/cli/checkpoints/stage1.pt"));
   CHECK_FALSE(fs::exists(dir / "runs/cli/summary.json"));
 }
+
+TEST_CASE("a run directory's config.resolved.toml loads as the pipeline did, global_batch_size included") {
+  // written out, a defaulted batch_size would read back as given beside global_batch_size (two exclusive keys)
+  TempDir dir;
+  const std::string text = replaced(kGood, "batch_size = 64", "global_batch_size = 64") + "limit_batches = 1\n";
+  Result r = saqhost_on(dir, replaced(text, "name = \"cli\"", "name = \"g\"\nout_dir = \"" + (dir / "runs").string() + "\""),
+                        "run", "-q");
+  REQUIRE_MESSAGE(r.status == 0, r.output);
+  const fs::path resolved = dir / "runs" / "g" / "config.resolved.toml";
+  CHECK(saq::test::read_file(resolved).find("# batch_size: unused, global_batch_size decides") != std::string::npos);
+  r = saqhost("validate " + resolved.string() + " -q");
+  CHECK_MESSAGE(r.status == 0, r.output);
+  CHECK(has(r, "global_batch_size = 64"));
+}

@@ -279,3 +279,26 @@ TEST_CASE("export: a pipeline's export stage writes what saqhost export writes o
     CHECK(init.values == b.inits.at(name).values);
   }
 }
+
+TEST_CASE("export: the bits a search chose (its result.toml's rules) are the graph's") {
+  TempDir dir;
+  const std::string search = "epochs = 1\nsearch = { use = \"random\", candidates = 3, score_batches = 1 }\n";
+  run_ok(dir, saq::search_test::pipeline((dir / "runs").string(), search, 0.7, 0.3));
+  const fs::path run = dir / "runs" / "s";
+  const auto bits = saq::search_test::result_bits(saq::test::read_file(run / "search" / "result.toml"));
+  REQUIRE(bits.size() == 3);
+  saq::test::CliResult c = saq::export_test::check_onnx(run.string(), 16);
+  CHECK_MESSAGE(c.status == 0, c.output);
+  REQUIRE(saq::test::saqhost("export " + run.string() + " -q").status == 0);
+  const std::string side = saq::test::read_file(run / "export" / "model.quant.json");
+  const auto g = inspect((run / "export" / "model.onnx").string());
+  for (size_t i = 0; i < 3; ++i) {
+    const std::string layer = "conv" + std::to_string(i + 2);
+    CAPTURE(layer);
+    CHECK(has(side, "\"name\": \"" + layer + "\", \"op\": \"Conv\", \"weight_bits\": " + std::to_string(bits[i].first) +
+                        ", \"activation_bits\": " + std::to_string(bits[i].second)));
+    const long n = (1L << bits[i].first) - 1;  // odd codes within ±(2^b − 1)
+    CHECK(g.inits.at(layer + ".weight_codes").max <= n);
+    CHECK(g.inits.at(layer + ".weight_codes").min >= -n);
+  }
+}
