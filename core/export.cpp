@@ -17,7 +17,7 @@ namespace saq::host {
 
 namespace fs = std::filesystem;
 
-ExportSummary export_model(Model& model, const DataInfo& info, const ExportOptions& options, spdlog::logger& log) {
+ExportSummary prepare_export(Model& model, const DataInfo& info, const ExportOptions& options, spdlog::logger& log) {
   std::vector<Inexact> inexact;
   std::vector<LayerExport> layers;
   try {
@@ -62,21 +62,24 @@ ExportSummary export_model(Model& model, const DataInfo& info, const ExportOptio
   summary.model = m;
   summary.onnx = options.output;
   summary.sidecar = fs::path(options.output).replace_extension(".quant.json");
-  const std::string bytes = onnx::serialize(m);
-  const std::string sidecar = quant_sidecar(layers, costs, m, options);
+  summary.sidecar_text = quant_sidecar(layers, costs, m, options);
+  return summary;
+}
+
+void write_export(const ExportSummary& summary, const ExportOptions& options, spdlog::logger& log) {
+  const std::string bytes = onnx::serialize(summary.model);
   fs::create_directories(fs::absolute(summary.onnx).parent_path());
   write_atomically(summary.onnx, [&](const fs::path& tmp) {
     std::ofstream out(tmp, std::ios::binary);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     if (!out) throw RunError(tmp.string() + ": cannot write");
   });
-  write_text_atomically(summary.sidecar, sidecar);
+  write_text_atomically(summary.sidecar, summary.sidecar_text);
   if (summary.integer_weights == 0 && summary.quantized_inputs == 0)
     log.warn("export: {} has no quantized layer: a float graph", options.source);
   log.info("export: {} ({} layers with integer weights, {} quantized inputs, {} float layers, {} BatchNorms folded; "
            "profile {}) and {}", summary.onnx.string(), summary.integer_weights, summary.quantized_inputs,
            summary.float_layers, summary.folded_batch_norms, profile_name(options.profile), summary.sidecar.string());
-  return summary;
 }
 
 void export_stage(Session& s, const Params& stage) {
@@ -89,7 +92,9 @@ void export_stage(Session& s, const Params& stage) {
   options.source = s.dir->path().string() + " (export stage)";
   const bool quantized = s.quantizer && stage.get<bool>("quantized");
   options.quantizer = quantized ? s.pipeline.quantizer->use() : "";
-  export_model(*s.model, s.info, options, s.log);
+  const ExportSummary summary = prepare_export(*s.model, s.info, options, s.log);
+  check_activation_grids(s, summary);
+  write_export(summary, options, s.log);
   s.model->train();
 }
 
@@ -143,7 +148,9 @@ ExportSummary export_run(const fs::path& run_dir, const std::string& checkpoint,
   if (options.output.empty()) options.output = run_dir / "export" / "model.onnx";
   options.source = (run_dir / "checkpoints" / (checkpoint + ".pt")).string();
   options.quantizer = quantized ? pipeline.quantizer->use() : "";
-  ExportSummary summary = export_model(*s.model, s.info, options, *log);
+  ExportSummary summary = prepare_export(*s.model, s.info, options, *log);
+  check_activation_grids(s, summary);
+  write_export(summary, options, *log);
   if (reference_samples >= 0) {
     const fs::path dir = fs::path(summary.onnx).replace_extension(".reference");
     write_reference(s, summary, dir, reference_samples);

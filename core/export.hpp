@@ -31,16 +31,20 @@ struct ExportSummary {
   std::size_t integer_weights = 0, quantized_inputs = 0, float_layers = 0, folded_batch_norms = 0;
   std::vector<LayerExport> layers;  ///< as exported (folded scales included)
   onnx::Model model;                ///< what onnx holds
+  std::string sidecar_text;         ///< what sidecar holds
 };
 
-/// Exports `model` as it is now (quantizers attached, bits set). Whatever the profile cannot hold exactly is an
-/// InputError listing every such layer, unless allow_float. Nothing is written unless everything converted.
-ExportSummary export_model(Model& model, const DataInfo& info, const ExportOptions& options, spdlog::logger& log);
+/// The export of `model` as it is now (quantizers attached, bits set), written nowhere yet. Whatever the profile
+/// cannot hold exactly is an InputError listing every such layer, unless allow_float.
+ExportSummary prepare_export(Model& model, const DataInfo& info, const ExportOptions& options, spdlog::logger& log);
+/// Writes the graph and its sidecar (each atomically).
+void write_export(const ExportSummary& summary, const ExportOptions& options, spdlog::logger& log);
 
 /// `saqhost export RUN_DIR`: rebuilds the run's model from its config.resolved.toml (and a search's result.toml),
-/// loads checkpoints/<checkpoint>.pt ("final" or "stageN") at that stage's bits, and exports it; by default to
-/// RUN_DIR/export/model.onnx. Bad input (no run, no such checkpoint, a checkpoint that does not fit) is InputError.
-/// A pipeline's export stage: the model as the previous stages left it, to <run dir>/<output> (rank 0 only).
+/// loads checkpoints/<checkpoint>.pt ("final" or "stageN") at that stage's bits, checks the activation grids on a
+/// test batch and exports it; by default to RUN_DIR/export/model.onnx. Bad input (no run, no such checkpoint, a checkpoint that does not fit) is InputError.
+/// A pipeline's export stage: the model as the previous stages left it, to <run dir>/<output> (rank 0 only),
+/// its activation grids checked on a test batch first (check_activation_grids).
 void export_stage(Session& s, const Params& stage);
 
 /// With `reference_samples` ≥ 0 (0: the whole test split) it also writes, for tools/check_onnx.sh, saqhost's own

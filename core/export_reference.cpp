@@ -22,6 +22,12 @@ class CaptureCodes final : public TensorQuantizer {
       : inner_(std::move(inner)), grid_(grid), keep_(keep) {}
   at::Tensor forward(const at::Tensor& x, int bits) override {
     at::Tensor y = inner_->forward(x, bits);
+    // the grid's promise, forward(x) = (clamp(round(x/s) + zp, qmin, qmax) − zp)·s, on every element seen
+    const at::Tensor t = at::clamp(at::round(x.to(at::kDouble) / grid_.scale) + static_cast<double>(grid_.zero_point),
+                                   static_cast<double>(grid_.qmin), static_cast<double>(grid_.qmax));
+    const at::Tensor promised = (t - static_cast<double>(grid_.zero_point)) * grid_.scale;
+    off_grid_ += ((y.to(at::kDouble) - promised).abs() > 0.5 * grid_.scale).sum().item<std::int64_t>();
+    seen_ += y.numel();
     if (kept_ < keep_) {
       const std::int64_t n = std::min(keep_ - kept_, y.size(0));
       at::Tensor c = at::round(y.narrow(0, 0, n).to(at::kDouble) / grid_.scale) + static_cast<double>(grid_.zero_point);
@@ -31,11 +37,13 @@ class CaptureCodes final : public TensorQuantizer {
     return y;
   }
   at::Tensor codes() const { return at::cat(codes_); }
+  /// The fraction of elements where forward kept another value than its declared grid gives (ties aside: ~0).
+  double off_grid() const { return seen_ ? static_cast<double>(off_grid_) / static_cast<double>(seen_) : 0.0; }
 
  private:
   std::shared_ptr<TensorQuantizer> inner_;
   ActivationExport grid_;
-  std::int64_t keep_, kept_ = 0;
+  std::int64_t keep_, kept_ = 0, off_grid_ = 0, seen_ = 0;
   std::vector<at::Tensor> codes_;
 };
 
@@ -54,20 +62,52 @@ std::string dims(at::IntArrayRef v) {
   return out + "]";
 }
 
-}  // namespace
+/// The layers' activation quantizers wrapped in CaptureCodes while it lives; the first test samples run through.
+class CapturedEval {
+ public:
+  CapturedEval(Session& s, const ExportSummary& exported, std::int64_t samples, std::int64_t code_samples) {
+    LoaderSpec spec;
+    spec.split = "test";
+    spec.batch_size = s.pipeline.data->get<std::int64_t>("eval_batch_size");
+    spec.train = false;
+    auto loader = open_loader(s, spec);
+    const std::int64_t n = samples > 0 ? std::min(samples, loader->num_samples()) : loader->num_samples();
+    for (const LayerExport& l : exported.layers) {
+      if (!l.quantized_activation) continue;
+      Wrapped w{l.layer, nullptr, nullptr, nullptr, l.name};
+      for (const auto& c : l.layer->named_children()) {
+        if (c.key() == "weight_quantizer") w.weight = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
+        if (c.key() == "activation_quantizer") w.activation = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
+      }
+      w.capture = std::make_shared<CaptureCodes>(w.activation, l.activation, std::min(n, code_samples));
+      l.layer->replace_quantizers(w.weight, w.capture);
+      wrapped.push_back(std::move(w));
+    }
+    s.model->eval();
+    at::NoGradGuard no_grad;
+    Batch b;
+    while (samples_ < n && next_batch(*loader, b)) {
+      const std::int64_t k = std::min(n - samples_, b.x.size(0));
+      at::Tensor x = b.x.narrow(0, 0, k).to(at::kFloat).contiguous();
+      inputs.push_back(x);
+      labels.push_back(b.y.narrow(0, 0, k).to(at::kLong));
+      logits.push_back(s.model->forward(x.to(s.device)).to(at::kFloat).cpu());
+      samples_ += k;
+    }
+    for (const auto& w : wrapped)
+      if (w.capture->off_grid() > 1e-3)
+        throw InputError(fmt::format("export: layer {}: its activation quantizer's outputs differ from the grid it "
+                                     "declares (TensorQuantizer::grid: clamp(round(x/s) + zp, qmin, qmax)) on {:.1f}% "
+                                     "of {} test inputs; the exported graph would compute something else",
+                                     w.name, 100 * w.capture->off_grid(), samples_));
+  }
+  ~CapturedEval() {  // the layers get their own quantizers back, whatever happened
+    for (auto& x : wrapped) x.layer->replace_quantizers(x.weight, x.activation);
+  }
+  CapturedEval(const CapturedEval&) = delete;
+  CapturedEval& operator=(const CapturedEval&) = delete;
+  std::int64_t samples() const { return samples_; }
 
-void write_reference(Session& s, const ExportSummary& exported, const fs::path& dir, std::int64_t samples) {
-  constexpr std::int64_t kCodeSamples = 64;
-  LoaderSpec spec;
-  spec.split = "test";
-  spec.batch_size = s.pipeline.data->get<std::int64_t>("eval_batch_size");
-  spec.train = false;
-  auto loader = open_loader(s, spec);
-  const std::int64_t n = samples > 0 ? std::min(samples, loader->num_samples()) : loader->num_samples();
-  const std::int64_t m = std::min(n, kCodeSamples);
-
-  // the graph with every quantized input's codes as an output; the layers' quantizers wrapped to capture them
-  onnx::Model check = exported.model;
   struct Wrapped {
     QuantLayer* layer;
     std::shared_ptr<TensorQuantizer> weight, activation;
@@ -75,40 +115,31 @@ void write_reference(Session& s, const ExportSummary& exported, const fs::path& 
     std::string name;
   };
   std::vector<Wrapped> wrapped;
-  for (const LayerExport& l : exported.layers) {
-    if (!l.quantized_activation) continue;
-    check.graph.outputs.push_back({l.name + ".input_codes", l.activation.as_float ? onnx::DType::Float : l.activation.type,
-                                   {}, "", false});
-    Wrapped w{l.layer, nullptr, nullptr, nullptr, l.name};
-    for (const auto& c : l.layer->named_children()) {
-      if (c.key() == "weight_quantizer") w.weight = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
-      if (c.key() == "activation_quantizer") w.activation = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
-    }
-    w.capture = std::make_shared<CaptureCodes>(w.activation, l.activation, m);
-    l.layer->replace_quantizers(w.weight, w.capture);
-    wrapped.push_back(std::move(w));
-  }
-  struct Restore {  // the layers get their own quantizers back, whatever happens
-    std::vector<Wrapped>& w;
-    ~Restore() {
-      for (auto& x : w) x.layer->replace_quantizers(x.weight, x.activation);
-    }
-  } restore{wrapped};
-
   std::vector<at::Tensor> inputs, labels, logits;
-  std::int64_t have = 0;
-  s.model->eval();
-  at::NoGradGuard no_grad;
-  Batch b;
-  while (have < n && next_batch(*loader, b)) {
-    const std::int64_t k = std::min(n - have, b.x.size(0));
-    at::Tensor x = b.x.narrow(0, 0, k).to(at::kFloat).contiguous();
-    inputs.push_back(x);
-    labels.push_back(b.y.narrow(0, 0, k).to(at::kLong));
-    logits.push_back(s.model->forward(x.to(s.device)).to(at::kFloat).cpu());
-    have += k;
-  }
-  const at::Tensor all_logits = at::cat(logits), all_labels = at::cat(labels);
+
+ private:
+  std::int64_t samples_ = 0;
+};
+
+}  // namespace
+
+void check_activation_grids(Session& s, const ExportSummary& exported) {
+  CapturedEval eval(s, exported, s.pipeline.data->get<std::int64_t>("eval_batch_size"), 0);
+}
+
+void write_reference(Session& s, const ExportSummary& exported, const fs::path& dir, std::int64_t samples) {
+  constexpr std::int64_t kCodeSamples = 64;
+  CapturedEval eval(s, exported, samples, kCodeSamples);
+  const std::int64_t have = eval.samples(), m = std::min(have, kCodeSamples);
+  auto& wrapped = eval.wrapped;
+  auto& inputs = eval.inputs;
+  // the graph with every quantized input's codes as an output
+  onnx::Model check = exported.model;
+  for (const LayerExport& l : exported.layers)
+    if (l.quantized_activation)
+      check.graph.outputs.push_back({l.name + ".input_codes", l.activation.as_float ? onnx::DType::Float : l.activation.type,
+                                     {}, "", false});
+  const at::Tensor all_logits = at::cat(eval.logits), all_labels = at::cat(eval.labels);
   const double top1 = 100.0 * all_logits.argmax(1).eq(all_labels).sum().item<double>() / static_cast<double>(have);
 
   fs::create_directories(dir / "codes");

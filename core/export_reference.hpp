@@ -12,7 +12,13 @@
 
 namespace saq::host {
 
-/// `samples` = 0: the whole test split. Throws InputError for an unreadable data set.
+/// Runs the first test batch (eval_batch_size samples) through the model and checks that every activation
+/// quantizer returns what its declared grid gives (the export's Clip → QuantizeLinear → DequantizeLinear
+/// computes that grid, not the quantizer): an InputError naming the layer where more than 0.1% differ.
+void check_activation_grids(Session& s, const ExportSummary& exported);
+
+/// `samples` = 0: the whole test split (the grids checked as above on all of them). Throws InputError for an
+/// unreadable data set.
 void write_reference(Session& s, const ExportSummary& exported, const std::filesystem::path& dir,
                      std::int64_t samples);
 

@@ -58,3 +58,15 @@ top1=$(python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))[
   "$tmp/runs/quantized_pipeline/summary.json")
 grep -q "^Quantizer: \`ternary\`" "$report" && grep -q "^Test top-1: $top1% " "$report" ||
   { echo "report.md lacks the quantizer or the test top-1 $top1%:"; cat "$report"; exit 1; }
+# the out-of-tree quantizer exports (its grid(): ternary codes −1, 0, +1 and PACT's 0..n) and ONNX Runtime runs the
+# graph as the installed saqhost evaluates the same checkpoint
+SAQHOST="$host" "$src/tools/check_onnx.sh" "$tmp/runs/quantized_pipeline" 128 --plugin-path "$tmp/template/build"
+"$host" export "$tmp/runs/quantized_pipeline" --plugin-path "$tmp/template/build" -q
+codes=$(/usr/bin/python3 -c '
+import sys, onnx
+from onnx import numpy_helper
+m = onnx.load(sys.argv[1])
+print(sorted({int(v) for t in m.graph.initializer if t.name == "fc2.weight_codes" for v in numpy_helper.to_array(t).reshape(-1)}))
+' "$tmp/runs/quantized_pipeline/export/model.onnx")
+[ "$codes" = "[-1, 0, 1]" ] || { echo "expected fc2's exported ternary codes to be [-1, 0, 1], got $codes"; exit 1; }
+echo "the out-of-tree quantizer exports: fc2's codes $codes, ONNX Runtime agrees with saqhost"

@@ -120,7 +120,9 @@ TEST_CASE("export: every model plugin, at W4A4 and at mixed bits, runs in ONNX R
   const std::vector<std::pair<std::string, int>> models = {
       {"small_cnn", 32}, {"small_resnet", 32}, {"preresnet20", 32}, {"resnet18", 32},
       {"resnet34", 32}, {"resnet50", 32}, {"mobilenetv2", 64}, {"mobilenetv2_cifar", 32}};
-  for (const auto& [model, size] : models) {
+  for (const auto& entry : models) {
+    const std::string model = entry.first;  // (clang: no structured bindings inside doctest's capture lambdas)
+    const int size = entry.second;
     CAPTURE(model);
     TempDir dir;
     run_ok(dir, pipeline((dir / "runs").string(), "use = \"" + model + "\"", "use = \"liq_wn\"", 3, size));
@@ -155,7 +157,8 @@ TEST_CASE("export: W2A2 small models and every quantizer (DoReFa, PACT, LSQ per 
       {"use = \"small_cnn\"", "use = \"pact\"\nclip_init = 2.0"},
       {"use = \"small_resnet\"", "use = \"lsq\""},
       {"use = \"small_resnet\"", "use = \"lsq\"\nper_channel = true\nweight_bits = 3\nactivation_bits = 5"}};
-  for (const auto& [model, quantizer] : cases) {
+  for (const auto& entry : cases) {
+    const std::string model = entry.first, quantizer = entry.second;
     CAPTURE(model);
     CAPTURE(quantizer);
     TempDir dir;
@@ -243,18 +246,34 @@ TEST_CASE("export: a full-precision run is a float graph; a quantizer without an
   CHECK(g.count("Conv") == 4);
   CHECK(saq::export_test::check_onnx((dir / "runs" / "e").string(), 64).status == 0);
 
-  for (const auto& [use, message] : std::vector<std::pair<std::string, std::string>>{
-           {"gridless", "layer conv1 (quantizer 'gridless'): its weight quantizer declares no integer grid"},
-           {"off_grid", "layer conv1 (quantizer 'off_grid'): the weights its quantizer returns are not on the grid it "
-                        "declares"}}) {
+  for (const auto& entry : std::vector<std::pair<std::string, std::string>>{
+           {"use = \"gridless\"", "layer conv1 (quantizer 'gridless'): its weight quantizer declares no integer grid"},
+           {"use = \"off_grid\"", "layer conv1 (quantizer 'off_grid'): the weights its quantizer returns are not on "
+                                  "the grid it declares"},
+           {"use = \"odd_levels\"\nlast_activation_bits = 4",  // (8-bit signed input codes would not fit at all)
+            "layer conv2: its activation quantizer's outputs differ from the grid it declares"}}) {
+    const std::string quantizer = entry.first, message = entry.second;
     TempDir q;
     const std::string plugin = "-P " + saq::test::env("SAQ_FIXTURE_DIR") + "/libfixture_export_quantizers.so";
-    run_ok(q, pipeline((q / "runs").string(), "use = \"small_cnn\"\nwidth = 4", "use = \"" + use + "\""), plugin);
+    run_ok(q, pipeline((q / "runs").string(), "use = \"small_cnn\"\nwidth = 4", quantizer), plugin);
     r = saq::test::saqhost("export " + (q / "runs" / "e").string() + " -o " + (q / "x.onnx").string() + " " + plugin);
     CHECK(r.status == 2);
     CHECK_MESSAGE(r.has(message), r.output);
     CHECK(!fs::exists(q / "x.onnx"));
   }
+  // the onnxruntime profile's inexact case: 8-bit signed input codes −255..255 need 9 bits (no QDQ activation type)
+  TempDir odd;
+  const std::string plugin = "-P " + saq::test::env("SAQ_FIXTURE_DIR") + "/libfixture_export_quantizers.so";
+  run_ok(odd, pipeline((odd / "runs").string(), "use = \"small_cnn\"\nwidth = 4",
+                       "use = \"wide_signed\"\nactivation_bits = 8"), plugin);
+  const std::string run = (odd / "runs" / "e").string();
+  r = saq::test::saqhost("export " + run + " -o " + (odd / "x.onnx").string() + " " + plugin);
+  CHECK(r.status == 2);
+  CHECK_MESSAGE(r.has("the onnxruntime profile cannot hold 4 layer tensors exactly"), r.output);
+  CHECK(r.has("conv2: input codes -255..255 with zero point 0 fit neither uint8 nor int8"));
+  CHECK(!fs::exists(odd / "x.onnx"));
+  saq::test::CliResult c = saq::export_test::check_onnx(run, 64, "--allow-float " + plugin);
+  CHECK_MESSAGE(c.status == 0, c.output);
 }
 
 TEST_CASE("export: a pipeline's export stage writes what saqhost export writes of the same weights") {
@@ -272,7 +291,9 @@ TEST_CASE("export: a pipeline's export stage writes what saqhost export writes o
   const auto a = inspect((run / "deploy" / "net.onnx").string()), b = inspect((run / "export" / "model.onnx").string());
   CHECK(a.checked);
   REQUIRE(a.inits.size() == b.inits.size());
-  for (const auto& [name, init] : a.inits) {
+  for (const auto& entry : a.inits) {
+    const std::string name = entry.first;
+    const auto& init = entry.second;
     CAPTURE(name);
     CHECK(init.min == b.inits.at(name).min);
     CHECK(init.max == b.inits.at(name).max);
