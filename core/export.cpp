@@ -1,7 +1,5 @@
 #include "export.hpp"
 
-#include <regex>
-
 #include <fmt/format.h>
 
 #include "bops.hpp"
@@ -10,8 +8,8 @@
 #include "json.hpp"
 #include "quant_sidecar.hpp"
 #include "run_dir.hpp"
+#include "run_loader.hpp"
 #include "session.hpp"
-#include "state_dict.hpp"
 
 namespace saq::host {
 
@@ -100,54 +98,13 @@ void export_stage(Session& s, const Params& stage) {
 
 ExportSummary export_run(const fs::path& run_dir, const std::string& checkpoint, ExportOptions options,
                          const Registry& registry, std::shared_ptr<spdlog::logger> log, std::int64_t reference_samples) {
-  if (!fs::is_directory(run_dir)) throw InputError("export: " + run_dir.string() + ": no such run directory");
-  const fs::path config = run_dir / "config.resolved.toml";
-  if (!fs::exists(config))
-    throw InputError("export: " + run_dir.string() + ": not a run directory (no config.resolved.toml)");
-  Pipeline pipeline = load_pipeline(config.string(), {}, registry);
-  std::size_t stage_index = pipeline.stages.size() - 1;
-  std::smatch match;
-  if (checkpoint != "final") {
-    if (!std::regex_match(checkpoint, match, std::regex("stage([0-9]+)")))
-      throw InputError("export: --checkpoint '" + checkpoint + "' is neither final nor stageN");
-    stage_index = std::stoul(match[1]);
-    if (stage_index >= pipeline.stages.size())
-      throw InputError(fmt::format("export: --checkpoint {}: the pipeline has stages 0..{}", checkpoint,
-                                   pipeline.stages.size() - 1));
-  }
-  const fs::path file = run_dir / "checkpoints" / (checkpoint + ".pt");
-  if (!fs::exists(file)) {
-    std::vector<std::string> have;
-    if (fs::is_directory(run_dir / "checkpoints"))
-      for (const auto& e : fs::directory_iterator(run_dir / "checkpoints"))
-        if (e.path().extension() == ".pt" && e.path().stem() != "resume") have.push_back(e.path().stem().string());
-    std::sort(have.begin(), have.end());
-    throw InputError("export: " + file.string() + ": no such checkpoint (" +
-                     (have.empty() ? std::string("the run saved none yet") : "it has: " + join(have)) + ")");
-  }
-  Session s{pipeline, registry, *log, SpdLog(*log), HostBuilder(registry), nullptr, c10::Device(c10::kCPU)};
-  build_components(s);
-  const Params& stage = *pipeline.stages[stage_index];
-  const bool quantized = s.quantizer && (!stage.has("quantized") || stage.get<bool>("quantized"));
-  std::vector<std::string> warnings;
-  for (std::size_t i = 0; i <= stage_index; ++i)
-    if (pipeline.stages[i]->use() == "search") {
-      const fs::path rules = run_dir / "search" / "result.toml";
-      if (!fs::exists(rules)) throw InputError("export: " + rules.string() + ": no such file (the search's bits)");
-      apply_rules_file(*s.model, rules.string(), s.bits, warnings);
-    }
-  if (quantized) attach_quantizers(*s.model, *s.quantizer);
-  try {
-    load_state_dict(*s.model, read_state_dict(file.string()), file.string(), false);
-  } catch (const std::exception& e) {
-    throw InputError(fmt::format("export: {} does not fit the model of {} ({}): {}", file.string(), config.string(),
-                                 pipeline.model->use(), e.what()));
-  }
-  apply_bits(*s.model, s.bits, !quantized);
-  if (!quantized) log->warn("export: {} is a full-precision stage's checkpoint: the graph is float", file.string());
+  std::unique_ptr<LoadedRun> run = load_run(run_dir, checkpoint, registry, log, "export");
+  Session& s = *run->session;
+  if (!run->quantized)
+    log->warn("export: {} is a full-precision stage's checkpoint: the graph is float", run->checkpoint.string());
   if (options.output.empty()) options.output = run_dir / "export" / "model.onnx";
-  options.source = (run_dir / "checkpoints" / (checkpoint + ".pt")).string();
-  options.quantizer = quantized ? pipeline.quantizer->use() : "";
+  options.source = run->checkpoint.string();
+  options.quantizer = run->quantized ? run->pipeline->quantizer->use() : "";
   ExportSummary summary = prepare_export(*s.model, s.info, options, *log);
   check_activation_grids(s, summary);
   write_export(summary, options, *log);
