@@ -9,6 +9,7 @@
 #include <saq/abi.hpp>
 
 #include "convert.hpp"
+#include "analyze.hpp"
 #include "export.hpp"
 #include "engine.hpp"
 #include "errors.hpp"
@@ -146,32 +147,55 @@ int resume_run(const CommandLine& cl, const Registry& registry, std::shared_ptr<
 }  // namespace
 
 int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
-  const std::vector<std::string> commands = {"run", "resume", "validate", "report", "plugins", "export", "convert"};
+  const std::vector<std::string> commands = {"run",    "resume", "validate", "report",
+                                             "plugins", "export", "analyze",  "convert"};
   if (std::find(commands.begin(), commands.end(), cl.command) == commands.end()) {
     std::string hint = did_you_mean(cl.command, commands);
     throw InputError("unknown command '" + cl.command + "'" + (hint.empty() ? "" : "; " + hint) + " (commands: " +
                      join(commands) + ")");
   }
   if (cl.command == "convert") {
-    if (cl.pipeline.empty() || cl.output.empty()) throw InputError("convert: saqhost convert OLD.pt NEW.pt");
-    const std::size_t n = convert_checkpoint(cl.pipeline, cl.output, *log);
-    log->info("{}: {} tensors from {}", cl.output, n, cl.pipeline);
+    const std::string out = !cl.output.empty() ? cl.output : cl.more.empty() ? "" : cl.more.front();
+    if (cl.pipeline.empty() || out.empty() || cl.more.size() > 1) throw InputError("convert: saqhost convert OLD.pt NEW.pt");
+    const std::size_t n = convert_checkpoint(cl.pipeline, out, *log);
+    log->info("{}: {} tensors from {}", out, n, cl.pipeline);
     return 0;
   }
+  if (cl.command != "analyze" && cl.command != "export" && !cl.more.empty())
+    throw InputError(cl.command + ": unexpected argument '" + cl.more.front() + "'");
+  if (cl.command != "analyze" && (!cl.budget.empty() || !cl.rhos.empty()))
+    throw InputError("--budget and --rho are for analyze, not " + cl.command);
   const bool export_flags =
       !cl.checkpoint.empty() || !cl.profile.empty() || cl.allow_float || !cl.fold_batch_norm || cl.reference >= 0;
-  if (cl.command != "export" && export_flags)
+  if (cl.command != "export" && export_flags && !(cl.command == "analyze" && cl.profile.empty() && !cl.allow_float &&
+                                                  cl.fold_batch_norm && cl.reference < 0))
     throw InputError("--checkpoint, --profile, --allow-float, --no-fold-bn and --reference are for export, not " + cl.command);
-  if (cl.command != "export" && !cl.output.empty())
+  if (cl.command != "export" && cl.command != "analyze" && !cl.output.empty())
     throw InputError(cl.command + ": unexpected argument '" + cl.output + "'");
   Registry registry;
   load_plugins(registry, plugin_search_path(cl.plugin_paths));
   for (const auto& w : registry.warnings) log->warn("{}", w);
   if (cl.command == "plugins") return plugins(registry, cl.describe);
+  if (cl.command == "analyze") {
+    AnalyzeOptions options;
+    if (!cl.pipeline.empty()) options.runs.push_back(cl.pipeline);
+    for (const auto& r : cl.more) options.runs.push_back(r);
+    if (options.runs.empty()) throw InputError("analyze: which runs? (saqhost analyze RUN_DIR... [-o DIR])");
+    if (!cl.checkpoint.empty()) options.checkpoint = cl.checkpoint;
+    if (!cl.budget.empty()) options.budget = cl.budget;
+    if (!cl.rhos.empty()) options.rhos = cl.rhos;
+    options.seed = cl.seed;
+    options.output = cl.output.empty() ? options.runs.front() / "analysis" : fs::path(cl.output);
+    const Analysis a = analyze_runs(options, registry, log);
+    log->info("analyze: {}", write_analysis(a).string());
+    return 0;
+  }
   if (cl.command == "export") {
     if (cl.pipeline.empty()) throw InputError("export: which run? (saqhost export RUN_DIR [-o model.onnx])");
+    if (cl.more.size() > 1 || (!cl.more.empty() && !cl.output.empty()))
+      throw InputError("export: saqhost export RUN_DIR [-o model.onnx]");
     ExportOptions options;
-    options.output = cl.output;
+    options.output = cl.output.empty() && !cl.more.empty() ? cl.more.front() : cl.output;
     try {
       options.profile = parse_profile(cl.profile.empty() ? "onnxruntime" : cl.profile);
     } catch (const std::invalid_argument& e) {

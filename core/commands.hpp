@@ -14,6 +14,10 @@ struct CommandLine {
   std::string checkpoint, profile;  ///< export: --checkpoint, --profile ("" = the defaults)
   bool allow_float = false, fold_batch_norm = true;
   std::int64_t reference = -1;  ///< export --reference N (−1: not given)
+  std::vector<std::string> more;  ///< positional arguments after the first: convert's NEW, analyze's runs
+  std::string budget;             ///< analyze --budget
+  std::vector<double> rhos;       ///< analyze --rho
+  std::uint64_t seed = 0;         ///< analyze --seed
   std::vector<std::string> overrides, plugin_paths;
   bool resume = false;
   bool nproc_given = false;

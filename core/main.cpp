@@ -29,6 +29,9 @@ const char* kUsage =
     "  export RUN_DIR [-o model.onnx] [--checkpoint final|stageN] [--profile onnxruntime|tensorrt] [--allow-float]\n"
     "                                            the trained model as an ONNX graph (QDQ, integer weights) and\n"
     "                                            its model.quant.json; default RUN_DIR/export/model.onnx\n"
+    "  analyze RUN_DIR... [-o DIR] [--checkpoint final|stageN] [--budget fast|full] [--rho R]...\n"
+    "                                            sharpness, curvature and loss landscapes of trained runs, side by\n"
+    "                                            side: DIR/index.html (default: analysis/ in the first run)\n"
     "  convert OLD.pt NEW.pt                     rewrite a weights checkpoint of an earlier saqhost (TorchScript\n"
     "                                            archive) as a torch.save file; convert only files you trust\n"
     "\n"
@@ -48,18 +51,22 @@ int dispatch(int argc, char** argv) {
       ("nproc", po::value<int>(), "run/resume: train data-parallel on N processes of this machine")
       ("quiet,q", "log warnings and errors only")
       ("output,o", po::value<std::string>(), "export: the .onnx file to write")
-      ("checkpoint", po::value<std::string>(), "export: final (default) or stageN")
+      ("checkpoint", po::value<std::string>(), "export, analyze: final (default) or stageN")
+      ("budget", po::value<std::string>(), "analyze: fast (default: slices and sharpness) or full (surfaces, Hessian)")
+      ("rho", po::value<std::vector<double>>()->composing(), "analyze: a sharpness radius (repeat for several)")
+      ("seed", po::value<std::uint64_t>(), "analyze: the subset and the random directions (default 0)")
       ("profile", po::value<std::string>(), "export: onnxruntime (default: uint8/int8 QDQ) or tensorrt (int8, zero point 0)")
       ("allow-float", "export: what the profile cannot hold exactly goes out as float (a warning), not an error")
       ("no-fold-bn", "export: keep every BatchNorm as a BatchNormalization node")
       ("reference", po::value<std::int64_t>(), "export: also write saqhost's own eval of N test samples (0: all) "
        "beside the graph, for tools/check_onnx.sh");
   po::options_description hidden;
-  hidden.add_options()("command", po::value<std::string>())("pipeline", po::value<std::string>());
+  hidden.add_options()("command", po::value<std::string>())("pipeline", po::value<std::string>())(
+      "more", po::value<std::vector<std::string>>());
   po::options_description all;
   all.add(common).add(hidden);
   po::positional_options_description pos;
-  pos.add("command", 1).add("pipeline", 1).add("output", 1);
+  pos.add("command", 1).add("pipeline", 1).add("more", -1);
 
   po::variables_map vm;
   try {
@@ -92,6 +99,10 @@ int dispatch(int argc, char** argv) {
   cl.plugin_paths = list("plugin-path");
   cl.describe = vm.count("describe") ? vm["describe"].as<std::string>() : "";
   cl.checkpoint = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "";
+  cl.more = list("more");
+  cl.budget = vm.count("budget") ? vm["budget"].as<std::string>() : "";
+  if (vm.count("rho")) cl.rhos = vm["rho"].as<std::vector<double>>();
+  cl.seed = vm.count("seed") ? vm["seed"].as<std::uint64_t>() : 0;
   cl.profile = vm.count("profile") ? vm["profile"].as<std::string>() : "";
   cl.allow_float = vm.count("allow-float") > 0;
   cl.reference = vm.count("reference") ? vm["reference"].as<std::int64_t>() : -1;

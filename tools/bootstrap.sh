@@ -10,7 +10,8 @@ packages=(g++ meson ninja-build cmake ccache pkg-config python3 binutils libtorc
           libboost-program-options-dev libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev zlib1g-dev libturbojpeg0-dev
           libopenblas0-pthread dataset-fashion-mnist
           libgloo-dev python3-torch    # gloo: c10d data parallel; python3-torch: torchrun and torch.load for tests
-          python3-onnx)                # the export tests: onnx's checker and shape inference
+          python3-onnx                 # the export tests: onnx's checker and shape inference
+          chromium)                    # the analyze test renders its page headless
 command -v npm >/dev/null || packages+=(nodejs npm)  # ONNX Runtime for the export check comes from npm
 deps_only=0
 for arg in "$@"; do

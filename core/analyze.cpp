@@ -1,0 +1,131 @@
+#include "analyze.hpp"
+
+#include <chrono>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include "errors.hpp"
+#include "run_loader.hpp"
+
+namespace saq::host {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Budget {
+  std::int64_t train_samples, test_samples;
+  int ascent_steps, slice_points, surface_points, eigen_iterations, trace_samples, curvature_samples;
+};
+
+Budget budget_of(const std::string& name) {
+  if (name == "fast") return {256, 256, 2, 21, 0, 0, 0, 0};
+  if (name == "full") return {1024, 1024, 5, 41, 13, 20, 10, 256};
+  throw InputError("analyze: --budget '" + name + "' is neither fast nor full");
+}
+
+/// The first `n` samples of `split` in the data set's own order, from a seeded offset (train) or the start (test),
+/// without augmentation.
+std::vector<Batch> subset(Session& s, const std::string& split, std::int64_t n, std::uint64_t seed) {
+  LoaderSpec spec;
+  spec.split = split;
+  spec.batch_size = std::min<std::int64_t>(128, n);
+  spec.train = false;
+  std::int64_t total = open_loader(s, spec)->num_samples();
+  n = std::min(n, total);
+  if (split == "train" && total > n) spec.begin = static_cast<std::int64_t>(seed * 7919 % static_cast<std::uint64_t>(total - n));
+  spec.end = spec.begin + n;
+  auto loader = open_loader(s, spec);
+  std::vector<Batch> out;
+  Batch b;
+  while (next_batch(*loader, b)) out.push_back({b.x.clone(), b.y.clone()});
+  return out;
+}
+
+std::vector<std::int64_t> shapes_of(Model& m) {
+  std::vector<std::int64_t> out;
+  for (const auto& p : m.parameters())
+    for (auto d : p.sizes()) out.push_back(d);
+  return out;
+}
+
+}  // namespace
+
+Analysis analyze_runs(const AnalyzeOptions& options, const Registry& registry, std::shared_ptr<spdlog::logger> log) {
+  if (options.runs.empty()) throw InputError("analyze: which runs? (saqhost analyze RUN_DIR...)");
+  for (double r : options.rhos)
+    if (!(r > 0)) throw InputError(fmt::format("analyze: --rho: every ρ must be > 0, got {}", r));
+  const Budget budget = budget_of(options.budget);
+  Analysis a;
+  a.options = options;
+  a.ascent_steps = budget.ascent_steps, a.eigen_iterations = budget.eigen_iterations, a.trace_samples = budget.trace_samples;
+  std::vector<std::int64_t> first_shapes;
+  std::string first_model;
+  for (const fs::path& dir : options.runs) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::unique_ptr<LoadedRun> run = load_run(dir, options.checkpoint, registry, log, "analyze");
+    Session& s = *run->session;
+    Model& model = *s.model;
+    RunAnalysis r;
+    r.name = dir.filename().string();
+    r.model = run->pipeline->model->use();
+    r.quantizer = run->quantized ? run->pipeline->quantizer->use() : "none (full precision)";
+    r.checkpoint = run->checkpoint.string();
+    if (first_shapes.empty()) first_shapes = shapes_of(model), first_model = options.runs.front().string();
+    else if (shapes_of(model) != first_shapes)
+      throw InputError(fmt::format("analyze: {} ({}) and {} are not the same model (their parameters differ in shape): "
+                                   "runs are compared along the same directions, which needs one architecture; "
+                                   "analyze them separately", dir.string(), r.model, first_model));
+    const std::vector<Batch> train = subset(s, "train", budget.train_samples, options.seed);
+    const std::vector<Batch> test = subset(s, "test", budget.test_samples, options.seed);
+    log->info("analyze: {} ({}, {}): {} training and {} test samples", dir.string(), r.model, r.quantizer,
+              budget.train_samples, budget.test_samples);
+    const LossProbe qtrain(model, train, PerturbTarget::Quantized), ltrain(model, train, PerturbTarget::Latent);
+    const LossProbe ltest(model, test, PerturbTarget::Latent);
+    r.train_samples = qtrain.samples(), r.test_samples = ltest.samples();
+    r.train_loss = ltrain.loss(ltrain.zeros());
+    r.test_loss = ltest.loss(ltest.zeros());
+    for (const LossProbe* p : {&qtrain, &ltrain})
+      for (bool per_batch : {true, false}) {
+        r.sharpness.push_back(measure_sharpness(*p, options.rhos, budget.ascent_steps, per_batch));
+        log->info("analyze: {}: sharpness ({} weights, m = {}) done", r.name, target_name(p->target()), per_batch ? "batch" : "subset");
+      }
+    // slices on the latent weights (they show where quantization levels flip), the random draw seeded alike for
+    // every run of this architecture; the SAM direction filter-normalised the same way
+    // ±0.5 of each filter's norm: a 4-bit model's levels mostly flip by then
+    const std::vector<double> alphas = linspace(-0.5, 0.5, budget.slice_points);
+    const auto random = filter_normalized_direction(ltrain.weights(), options.seed + 1);
+    r.slices.push_back(slice(ltrain, &ltest, random, "random", alphas));
+    const auto sam = filter_normalized(sam_direction(ltrain, 1.0), ltrain.weights());
+    r.slices.push_back(slice(ltrain, &ltest, sam, "sam", alphas));
+    log->info("analyze: {}: loss slices done", r.name);
+    if (budget.surface_points > 0) {
+      const auto d2 = filter_normalized_direction(ltrain.weights(), options.seed + 2);
+      const auto grid = linspace(-0.5, 0.5, budget.surface_points);
+      r.surface = surface(ltrain, random, d2, grid, grid);
+      r.has_surface = true;
+      log->info("analyze: {}: loss surface done", r.name);
+    }
+    if (budget.eigen_iterations > 0) {
+      DoublePrecision fp64(model);
+      std::vector<Batch> few(train.begin(), train.begin() + std::min<std::ptrdiff_t>(
+                                                             static_cast<std::ptrdiff_t>(train.size()),
+                                                             std::max<std::int64_t>(1, budget.curvature_samples / 128)));
+      const LossProbe probe(model, few, PerturbTarget::Quantized);
+      const Objective f = probe.objective();
+      r.eigenvalue = top_eigenvalue(f, budget.eigen_iterations, 1e-3, options.seed + 3);
+      r.trace = hessian_trace(f, budget.trace_samples, options.seed + 4);
+      r.curvature = true;
+      log->info("analyze: {}: Hessian λ_max {:.4g} ({} iterations{}), trace {:.4g} ± {:.2g}", r.name, r.eigenvalue.value,
+                r.eigenvalue.iterations, r.eigenvalue.converged ? ", converged" : ", not converged", r.trace.value,
+                r.trace.std_error);
+    }
+    log->info("analyze: {} in {:.1f} s", r.name,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    a.runs.push_back(std::move(r));
+  }
+  return a;
+}
+
+}  // namespace saq::host
