@@ -14,7 +14,7 @@ if ! ninja -C "$build"; then echo "0 passed, 1 failed"; exit 1; fi
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:alloc_dealloc_mismatch=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # The third-party check builds an out-of-tree plugin against the installed SDK: a plain build's job.
-tests=(sdk core plugins host fuzz_pipeline fuzz_idx fuzz_pickle fuzz_cifar fuzz_torch_file fuzz_resume fuzz_checkpoint)
+tests=(sdk core plugins host host_deploy fuzz_pipeline fuzz_idx fuzz_pickle fuzz_cifar fuzz_torch_file fuzz_resume fuzz_checkpoint)
 meson test -C "$build" --print-errorlogs --num-processes 2 "${@:-${tests[@]}}"
 rc=$?
 python3 tools/count_tests.py "$build/meson-logs/testlog.json"
