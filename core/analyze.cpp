@@ -7,6 +7,7 @@
 
 #include "errors.hpp"
 #include "run_loader.hpp"
+#include "session.hpp"
 
 namespace saq::host {
 
@@ -50,6 +51,55 @@ std::vector<std::int64_t> shapes_of(Model& m) {
   return out;
 }
 
+/// Every measurement of one model (the session's, as it stands) into `r`.
+void measure(Session& s, RunAnalysis& r, const AnalyzeOptions& options, const Budget& budget, spdlog::logger& log) {
+  Model& model = *s.model;
+  const std::vector<Batch> train = subset(s, "train", budget.train_samples, options.seed);
+  const std::vector<Batch> test = subset(s, "test", budget.test_samples, options.seed);
+  log.info("analyze: {} ({}, {}): {} training and {} test samples", r.name, r.model, r.quantizer,
+            budget.train_samples, budget.test_samples);
+  const LossProbe qtrain(model, train, PerturbTarget::Quantized), ltrain(model, train, PerturbTarget::Latent);
+  const LossProbe ltest(model, test, PerturbTarget::Latent);
+  r.train_samples = qtrain.samples(), r.test_samples = ltest.samples();
+  r.train_loss = ltrain.loss(ltrain.zeros());
+  r.test_loss = ltest.loss(ltest.zeros());
+  for (const LossProbe* p : {&qtrain, &ltrain})
+    for (bool per_batch : {true, false}) {
+      r.sharpness.push_back(measure_sharpness(*p, options.rhos, budget.ascent_steps, per_batch));
+      log.info("analyze: {}: sharpness ({} weights, m = {}) done", r.name, target_name(p->target()), per_batch ? "batch" : "subset");
+    }
+  // slices on the latent weights (they show where quantization levels flip), the random draw seeded alike for
+  // every run of this architecture; the SAM direction filter-normalised the same way
+  // ±0.5 of each filter's norm: a 4-bit model's levels mostly flip by then
+  const std::vector<double> alphas = linspace(-0.5, 0.5, budget.slice_points);
+  const auto random = filter_normalized_direction(ltrain.weights(), options.seed + 1);
+  r.slices.push_back(slice(ltrain, &ltest, random, "random", alphas));
+  const auto sam = filter_normalized(sam_direction(ltrain, 1.0), ltrain.weights());
+  r.slices.push_back(slice(ltrain, &ltest, sam, "sam", alphas));
+  log.info("analyze: {}: loss slices done", r.name);
+  if (budget.surface_points > 0) {
+    const auto d2 = filter_normalized_direction(ltrain.weights(), options.seed + 2);
+    const auto grid = linspace(-0.5, 0.5, budget.surface_points);
+    r.surface = surface(ltrain, random, d2, grid, grid);
+    r.has_surface = true;
+    log.info("analyze: {}: loss surface done", r.name);
+  }
+  if (budget.eigen_iterations > 0) {
+    DoublePrecision fp64(model);
+    std::vector<Batch> few(train.begin(), train.begin() + std::min<std::ptrdiff_t>(
+                                                           static_cast<std::ptrdiff_t>(train.size()),
+                                                           std::max<std::int64_t>(1, budget.curvature_samples / 128)));
+    const LossProbe probe(model, few, PerturbTarget::Quantized);
+    const Objective f = probe.objective();
+    r.eigenvalue = top_eigenvalue(f, budget.eigen_iterations, 1e-3, options.seed + 3);
+    r.trace = hessian_trace(f, budget.trace_samples, options.seed + 4);
+    r.curvature = true;
+    log.info("analyze: {}: Hessian λ_max {:.4g} ({} iterations{}), trace {:.4g} ± {:.2g}", r.name, r.eigenvalue.value,
+              r.eigenvalue.iterations, r.eigenvalue.converged ? ", converged" : ", not converged", r.trace.value,
+              r.trace.std_error);
+  }
+}
+
 }  // namespace
 
 Analysis analyze_runs(const AnalyzeOptions& options, const Registry& registry, std::shared_ptr<spdlog::logger> log) {
@@ -66,66 +116,49 @@ Analysis analyze_runs(const AnalyzeOptions& options, const Registry& registry, s
     const auto t0 = std::chrono::steady_clock::now();
     std::unique_ptr<LoadedRun> run = load_run(dir, options.checkpoint, registry, log, "analyze");
     Session& s = *run->session;
-    Model& model = *s.model;
     RunAnalysis r;
     r.name = dir.filename().string();
     r.model = run->pipeline->model->use();
     r.quantizer = run->quantized ? run->pipeline->quantizer->use() : "none (full precision)";
     r.checkpoint = run->checkpoint.string();
-    if (first_shapes.empty()) first_shapes = shapes_of(model), first_model = options.runs.front().string();
-    else if (shapes_of(model) != first_shapes)
+    if (first_shapes.empty()) first_shapes = shapes_of(*s.model), first_model = options.runs.front().string();
+    else if (shapes_of(*s.model) != first_shapes)
       throw InputError(fmt::format("analyze: {} ({}) and {} are not the same model (their parameters differ in shape): "
                                    "runs are compared along the same directions, which needs one architecture; "
                                    "analyze them separately", dir.string(), r.model, first_model));
-    const std::vector<Batch> train = subset(s, "train", budget.train_samples, options.seed);
-    const std::vector<Batch> test = subset(s, "test", budget.test_samples, options.seed);
-    log->info("analyze: {} ({}, {}): {} training and {} test samples", dir.string(), r.model, r.quantizer,
-              budget.train_samples, budget.test_samples);
-    const LossProbe qtrain(model, train, PerturbTarget::Quantized), ltrain(model, train, PerturbTarget::Latent);
-    const LossProbe ltest(model, test, PerturbTarget::Latent);
-    r.train_samples = qtrain.samples(), r.test_samples = ltest.samples();
-    r.train_loss = ltrain.loss(ltrain.zeros());
-    r.test_loss = ltest.loss(ltest.zeros());
-    for (const LossProbe* p : {&qtrain, &ltrain})
-      for (bool per_batch : {true, false}) {
-        r.sharpness.push_back(measure_sharpness(*p, options.rhos, budget.ascent_steps, per_batch));
-        log->info("analyze: {}: sharpness ({} weights, m = {}) done", r.name, target_name(p->target()), per_batch ? "batch" : "subset");
-      }
-    // slices on the latent weights (they show where quantization levels flip), the random draw seeded alike for
-    // every run of this architecture; the SAM direction filter-normalised the same way
-    // ±0.5 of each filter's norm: a 4-bit model's levels mostly flip by then
-    const std::vector<double> alphas = linspace(-0.5, 0.5, budget.slice_points);
-    const auto random = filter_normalized_direction(ltrain.weights(), options.seed + 1);
-    r.slices.push_back(slice(ltrain, &ltest, random, "random", alphas));
-    const auto sam = filter_normalized(sam_direction(ltrain, 1.0), ltrain.weights());
-    r.slices.push_back(slice(ltrain, &ltest, sam, "sam", alphas));
-    log->info("analyze: {}: loss slices done", r.name);
-    if (budget.surface_points > 0) {
-      const auto d2 = filter_normalized_direction(ltrain.weights(), options.seed + 2);
-      const auto grid = linspace(-0.5, 0.5, budget.surface_points);
-      r.surface = surface(ltrain, random, d2, grid, grid);
-      r.has_surface = true;
-      log->info("analyze: {}: loss surface done", r.name);
-    }
-    if (budget.eigen_iterations > 0) {
-      DoublePrecision fp64(model);
-      std::vector<Batch> few(train.begin(), train.begin() + std::min<std::ptrdiff_t>(
-                                                             static_cast<std::ptrdiff_t>(train.size()),
-                                                             std::max<std::int64_t>(1, budget.curvature_samples / 128)));
-      const LossProbe probe(model, few, PerturbTarget::Quantized);
-      const Objective f = probe.objective();
-      r.eigenvalue = top_eigenvalue(f, budget.eigen_iterations, 1e-3, options.seed + 3);
-      r.trace = hessian_trace(f, budget.trace_samples, options.seed + 4);
-      r.curvature = true;
-      log->info("analyze: {}: Hessian λ_max {:.4g} ({} iterations{}), trace {:.4g} ± {:.2g}", r.name, r.eigenvalue.value,
-                r.eigenvalue.iterations, r.eigenvalue.converged ? ", converged" : ", not converged", r.trace.value,
-                r.trace.std_error);
-    }
+    measure(s, r, options, budget, *log);
     log->info("analyze: {} in {:.1f} s", r.name,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     a.runs.push_back(std::move(r));
   }
   return a;
+}
+
+}  // namespace saq::host
+
+namespace saq::host {
+
+void analyze_stage(Session& s, const Params& stage, std::int64_t index) {
+  if (!s.writes()) return;
+  AnalyzeOptions options;
+  options.budget = stage.get<std::string>("budget");
+  options.rhos = stage.get<std::vector<double>>("rho");
+  options.seed = static_cast<std::uint64_t>(stage.get<std::int64_t>("seed"));
+  options.checkpoint = "stage " + std::to_string(index) + " (the model as the stages before it left it)";
+  options.output = s.dir->path() / stage.get<std::string>("output");
+  const Budget budget = budget_of(options.budget);
+  Analysis a;
+  a.options = options;
+  a.ascent_steps = budget.ascent_steps, a.eigen_iterations = budget.eigen_iterations, a.trace_samples = budget.trace_samples;
+  RunAnalysis r;
+  r.name = s.dir->path().filename().string();
+  r.model = s.pipeline.model->use();
+  r.quantizer = s.quantizer ? s.pipeline.quantizer->use() : "none (full precision)";
+  r.checkpoint = options.checkpoint;
+  measure(s, r, options, budget, s.log);
+  a.runs.push_back(std::move(r));
+  s.log.info("analyze: {}", write_analysis(a).string());
+  s.model->train();
 }
 
 }  // namespace saq::host

@@ -50,6 +50,10 @@ struct Analysis {
 /// Measures every run; InputError for bad input (no run, no checkpoint, ρ ≤ 0, runs of different models).
 Analysis analyze_runs(const AnalyzeOptions& options, const Registry& registry, std::shared_ptr<spdlog::logger> log);
 
+struct Session;
+/// A pipeline's analyze stage: the model as the stages before it left it, into <run dir>/<output> (rank 0 only).
+void analyze_stage(Session& s, const Params& stage, std::int64_t index);
+
 /// Writes analysis.json, index.html and the .svg files into options.output; returns the page's path.
 std::filesystem::path write_analysis(const Analysis& analysis);
 

@@ -15,6 +15,7 @@
 #include "data_parallel.hpp"
 #include "interrupt.hpp"
 #include "errors.hpp"
+#include "analyze.hpp"
 #include "export.hpp"
 #include "json.hpp"
 #include "search.hpp"
@@ -292,6 +293,7 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
     if (stage.use() == "train") train(s, stage, index);
     else if (stage.use() == "search") search(s, stage, index);
     else if (stage.use() == "export") export_stage(s, stage);
+    else if (stage.use() == "analyze") analyze_stage(s, stage, index);
     else
       evaluate(s, stage.get<std::string>("split"), stage.get<std::int64_t>("limit_batches"), index, s.epochs_trained,
                std::numeric_limits<double>::quiet_NaN());

@@ -37,7 +37,7 @@ Schema data_host_schema() {
   return s;
 }
 
-std::vector<std::string> stage_kinds() { return {"train", "eval", "search", "export"}; }
+std::vector<std::string> stage_kinds() { return {"train", "eval", "search", "export", "analyze"}; }
 
 namespace {
 void add_init(Schema& s) {
@@ -115,6 +115,15 @@ Schema stage_schema(const std::string& kind) {
     s.boolean("allow_float", false, "export what the profile cannot hold exactly as float (a warning), not an error");
     s.boolean("fold_batch_norm", true, "fold a BatchNorm into the conv whose only consumer it is");
     s.boolean("quantized", true, "export the model quantized with the pipeline's [quantizer] (false: as float)");
+    add_init(s);
+    return s;
+  }
+  if (kind == "analyze") {
+    s.string("output", "analysis", "the report's folder, relative to the run directory (index.html, analysis.json)");
+    s.choice("budget", "fast", {"fast", "full"}, "fast: sharpness and slices; full: more samples, surfaces, Hessian");
+    s.reals("rho", {0.05, 0.1, 0.2}, "the sharpness radii").above(0);
+    s.integer("seed", 0, "the subset and the random directions").min(0);
+    s.boolean("quantized", true, "analyze the model quantized with the pipeline's [quantizer] (false: as float)");
     add_init(s);
     return s;
   }

@@ -115,7 +115,7 @@ TEST_CASE_FIXTURE(Fixture, "a missing section, use or stage is named") {
 
 TEST_CASE_FIXTURE(Fixture, "an unknown stage kind suggests the closest") {
   CHECK(error(edit(base, "use = \"train\"", "use = \"trian\"")) ==
-        file + ":13:7: stage[0].use: unknown stage 'trian'; did you mean 'train'? (stages: train, eval, search, export)");
+        file + ":13:7: stage[0].use: unknown stage 'trian'; did you mean 'train'? (stages: train, eval, search, export, analyze)");
 }
 
 TEST_CASE_FIXTURE(Fixture, "every default is filled in, with 'default' as its origin") {

@@ -121,3 +121,21 @@ TEST_CASE("analyze: bad input is exit 2 and says what") {
   CHECK(r.has("which runs?"));
   CHECK(!fs::exists(dir / "x"));
 }
+
+TEST_CASE("analyze: a pipeline's analyze stage writes the run's own page") {
+  TempDir dir;
+  std::string text = saq::export_test::pipeline((dir / "runs").string(), "use = \"small_cnn\"\nwidth = 4",
+                                                "use = \"liq_wn\"", 1, 12);
+  text += "[[stage]]\nuse = \"analyze\"\nrho = [0.2]\n";
+  saq::test::CliResult r = saq::test::saqhost_on(dir, text, "run", "-q");
+  REQUIRE_MESSAGE(r.status == 0, r.output);
+  const fs::path json = dir / "runs" / "e" / "analysis" / "analysis.json";
+  REQUIRE(fs::exists(dir / "runs" / "e" / "analysis" / "index.html"));
+  CHECK(json_value(json, "len(a[\"runs\"])") == "1");
+  CHECK(json_value(json, "a[\"rho\"]") == "[0.2]");
+  CHECK(json_value(json, "a[\"runs\"][0][\"slices\"][0][\"train_loss\"][10] == a[\"runs\"][0][\"train_loss\"]") == "True");
+  text.replace(text.find("rho = [0.2]"), 11, "rho = [0.0]");
+  r = saq::test::saqhost_on(dir, text, "validate", "-q");  // refused before anything runs
+  CHECK(r.status == 2);
+  CHECK_MESSAGE(r.has("stage[1].rho: must be in (0, inf), got 0"), r.output);
+}

@@ -87,7 +87,7 @@ CORPUS = {
     'rule_glob_unclosed_bracket': (D + M + Q + '[[quantizer.rule]]\nmatch = "conv[12"\nweight_bits = 3\n' + O + S,
                                    "the '[' at character 5 opens a character class that never closes", (11, 9)),
     # stages
-    'unknown_stage_kind': (D + M + O + '[[stage]]\nuse = "finetune"\n', "stage[0].use: unknown stage 'finetune' (stages: train, eval, search, export)", (12, 7)),
+    'unknown_stage_kind': (D + M + O + '[[stage]]\nuse = "finetune"\n', "stage[0].use: unknown stage 'finetune' (stages: train, eval, search, export, analyze)", (12, 7)),
     'no_stages': (D + M + O, 'no [[stage]]: add at least one', None),
     'init_of_a_later_stage': (D + M + O + '[[stage]]\nuse = "train"\nepochs = 1\ninit = "stage1"\n' + S,
                               'stage[0].init: "stage1" is not an earlier stage (this is stage 0)', (14, 8)),
