@@ -53,6 +53,19 @@ std::string run_json(const RunAnalysis& r) {
     slices += (slices.empty() ? "" : ", ") + x.str();
   }
   o.raw("slices", "[" + slices + "]");
+  if (r.has_fp32) {
+    std::string fp;
+    for (const auto& p : r.fp32_sharpness.points) {
+      JsonObject x;
+      x.raw("rho", num(p.rho)).raw("one_step", num(p.one_step)).raw("ascent", num(p.ascent));
+      fp += (fp.empty() ? "" : ", ") + x.str();
+    }
+    JsonObject f;
+    f.raw("loss", num(r.fp32_sharpness.loss)).raw("sharpness", "[" + fp + "]");
+    f.raw("alpha", numbers(r.fp32_slice.alphas)).raw("train_loss", numbers(r.fp32_slice.loss));
+    f.raw("test_loss", numbers(r.fp32_slice.test_loss));
+    o.raw("fp32_latent", f.str());
+  }
   if (r.has_surface) {
     JsonObject x;
     x.raw("alpha", numbers(r.surface.alphas)).raw("beta", numbers(r.surface.betas)).raw("train_loss", numbers(r.surface.loss));
@@ -74,6 +87,7 @@ std::vector<Figure> figures(const Analysis& a) {
         if (s.direction != dir) continue;
         loss.push_back({r.name + " train", s.alphas, s.loss});
         loss.push_back({r.name + " test", s.alphas, s.test_loss});
+        if (dir == "random" && r.has_fp32) loss.push_back({r.name + " FP32 train", r.fp32_slice.alphas, r.fp32_slice.loss});
         std::vector<double> pct;
         for (double f : s.level_changes) pct.push_back(100 * f);
         levels.push_back({r.name, s.alphas, pct});
@@ -107,7 +121,9 @@ std::string html(const Analysis& a, const std::vector<Figure>& figs) {
     rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4f}</td><td>{:.4f}</td></tr>\n",
                         xml_escape(r.name), xml_escape(r.model), xml_escape(r.quantizer), xml_escape(r.checkpoint),
                         r.train_samples, r.train_loss, r.test_loss);
-    for (const auto& s : r.sharpness)
+    std::vector<Sharpness> all = r.sharpness;
+    if (r.has_fp32) all.push_back(r.fp32_sharpness);
+    for (const auto& s : all)
       for (const auto& p : s.points)
         sharp += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{:g}</td><td>{:.5f}</td><td>{:.5f}</td></tr>\n",
                              xml_escape(r.name), s.target, s.m, p.rho, p.one_step, p.ascent);
@@ -132,7 +148,8 @@ figure{{display:inline-block;margin:8px}} figcaption{{font-size:12px;max-width:5
 <h1>Flatness of {} run{}</h1>
 <p>Budget <b>{}</b>, seed {}, checkpoint {}; ρ = {}; gradient ascent {} steps; every loss is the mean cross-entropy
 in eval mode (BatchNorm statistics and quantizer clips fixed). "quantized": ε added to the quantized weights (SAQ's
-perturbation); "latent": δ added to the latent weights, re-quantized. m = batch: ε per batch of the subset, averaged;
+perturbation); "latent": δ added to the latent weights, re-quantized; "fp32 latent": the latent weights as a
+full-precision model (every layer at 32 bits). m = batch: ε per batch of the subset, averaged;
 m = subset: one ε for the whole subset.</p>
 <h2>Runs</h2><table><tr><th>run</th><th>model</th><th>quantizer</th><th>checkpoint</th><th>samples</th><th>train loss</th><th>test loss</th></tr>
 {}</table>

@@ -77,6 +77,25 @@ void measure(Session& s, RunAnalysis& r, const AnalyzeOptions& options, const Bu
   const auto sam = filter_normalized(sam_direction(ltrain, 1.0), ltrain.weights());
   r.slices.push_back(slice(ltrain, &ltest, sam, "sam", alphas));
   log.info("analyze: {}: loss slices done", r.name);
+  std::vector<std::pair<QuantLayer*, std::pair<int, int>>> bits;
+  for (const auto& [name, layer] : quant_layers(model))
+    if (layer->weight_bits() != kFullPrecision || layer->activation_bits() != kFullPrecision)
+      bits.push_back({layer.get(), {layer->weight_bits(), layer->activation_bits()}});
+  if (!bits.empty()) {
+    struct Restore {  // the layers' bits come back, whatever happens
+      std::vector<std::pair<QuantLayer*, std::pair<int, int>>>& b;
+      ~Restore() {
+        for (auto& [l, wa] : b) l->set_bits(wa.first, wa.second);
+      }
+    } restore{bits};
+    for (auto& [l, wa] : bits) l->set_bits(kFullPrecision, kFullPrecision);
+    const LossProbe ftrain(model, train, PerturbTarget::Latent), ftest(model, test, PerturbTarget::Latent);
+    r.fp32_sharpness = measure_sharpness(ftrain, options.rhos, budget.ascent_steps, false);
+    r.fp32_sharpness.target = "fp32 latent";
+    r.fp32_slice = slice(ftrain, &ftest, random, "random", alphas);
+    r.has_fp32 = true;
+    log.info("analyze: {}: the latent weights at full precision done", r.name);
+  }
   if (budget.surface_points > 0) {
     const auto d2 = filter_normalized_direction(ltrain.weights(), options.seed + 2);
     const auto grid = linspace(-0.5, 0.5, budget.surface_points);

@@ -37,6 +37,11 @@ struct RunAnalysis {
   EigenEstimate eigenvalue;
   TraceEstimate trace;
   std::vector<Slice> slices;
+  /// The latent weights as a full-precision model (every layer at 32 bits), where the run is quantized: its
+  /// sharpness (m = subset) and its slice along the same random direction.
+  bool has_fp32 = false;
+  Sharpness fp32_sharpness;
+  Slice fp32_slice;
   bool has_surface = false;
   Surface surface;
 };

@@ -53,6 +53,11 @@ TEST_CASE("analyze: two runs side by side, the slice through the evaluated loss,
     // sharpness: 2 targets × 2 m × 2 ρ, the ascent never below the one-step estimate, rising with ρ
     CHECK(json_value(json, "len(" + at + "[\"sharpness\"])") == "8");
     CHECK(json_value(json, "all(p[\"ascent\"] >= p[\"one_step\"] for p in " + at + "[\"sharpness\"])") == "True");
+    // the latent weights as a float model: its own loss (not the quantized one), its slice through it at α = 0
+    const std::string fp = at + "[\"fp32_latent\"]";
+    CHECK(json_value(json, fp + "[\"train_loss\"][10] == " + fp + "[\"loss\"]") == "True");
+    CHECK(json_value(json, fp + "[\"loss\"] != " + at + "[\"train_loss\"]") == "True");
+    CHECK(json_value(json, "len(" + fp + "[\"sharpness\"])") == "2");
   }
   // the same seed, the same numbers
   r = saq::test::saqhost("analyze " + runs + " -o " + (dir / "b").string() + " --rho 0.1 --rho 0.3 -q");
@@ -62,6 +67,7 @@ TEST_CASE("analyze: two runs side by side, the slice through the evaluated loss,
   // the page: self-contained, every plot inline and beside it as a file
   const std::string page = saq::test::read_file(dir / "a" / "index.html");
   CHECK(!has(page, "<script"));
+  CHECK(has(page, "<td>fp32 latent</td>"));
   CHECK(!has(page, "src=\"http"));
   CHECK(!has(page, "href=\"http"));
   int files = 0;
