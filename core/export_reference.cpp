@@ -1,12 +1,14 @@
 #include "export_reference.hpp"
 
 #include <fstream>
+#include <tuple>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
 #include "errors.hpp"
 #include "json.hpp"
+#include "quantize.hpp"
 #include "run_dir.hpp"
 
 namespace saq::host {
@@ -75,10 +77,7 @@ class CapturedEval {
     for (const LayerExport& l : exported.layers) {
       if (!l.quantized_activation) continue;
       Wrapped w{l.layer, nullptr, nullptr, nullptr, l.name};
-      for (const auto& c : l.layer->named_children()) {
-        if (c.key() == "weight_quantizer") w.weight = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
-        if (c.key() == "activation_quantizer") w.activation = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
-      }
+      std::tie(w.weight, w.activation) = quantizers_of(*l.layer);
       w.capture = std::make_shared<CaptureCodes>(w.activation, l.activation, std::min(n, code_samples));
       l.layer->replace_quantizers(w.weight, w.capture);
       wrapped.push_back(std::move(w));

@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include "quantize.hpp"
+
 namespace saq::host {
 
 ExportProfile parse_profile(const std::string& name) {
@@ -18,15 +20,9 @@ const char* profile_name(ExportProfile p) { return p == ExportProfile::TensorRt 
 
 namespace {
 
-std::shared_ptr<TensorQuantizer> child_quantizer(QuantLayer& layer, const std::string& name) {
-  for (const auto& c : layer.named_children())
-    if (c.key() == name) return std::dynamic_pointer_cast<TensorQuantizer>(c.value());
-  return nullptr;
-}
-
 std::string range(std::int64_t lo, std::int64_t hi) { return fmt::format("{}..{}", lo, hi); }
 
-/// The container of a weight's codes, or "" with `why` set when the profile has none that holds them.
+/// The container of a weight's codes in `type`; false, with `why` set, when the profile has none that holds them.
 bool weight_type(ExportProfile profile, const QuantGrid& g, int bits, onnx::DType& type, std::string& why) {
   if (profile == ExportProfile::TensorRt) {
     if (g.zero_point == 0 && g.qmin >= -127 && g.qmax <= 127) return type = onnx::DType::Int8, true;
@@ -80,7 +76,7 @@ std::vector<LayerExport> layer_exports(Model& model, ExportProfile profile, cons
     e.layer = layer.get();
     const std::string who = fmt::format("layer {} (quantizer '{}')", name, quantizer);
     if (layer->quantizable() && layer->weight_bits() != kFullPrecision) {
-      auto q = child_quantizer(*layer, "weight_quantizer");
+      auto q = quantizers_of(*layer).first;
       const QuantGrid g = q->grid(layer->weight, layer->weight_bits());
       if (!g.defined())
         throw std::runtime_error(who + ": its weight quantizer declares no integer grid (TensorQuantizer::grid), so "
@@ -107,7 +103,7 @@ std::vector<LayerExport> layer_exports(Model& model, ExportProfile profile, cons
       e.quantized_weight = true;
     }
     if (layer->quantizable() && layer->activation_bits() != kFullPrecision) {
-      auto q = child_quantizer(*layer, "activation_quantizer");
+      auto q = quantizers_of(*layer).second;
       const QuantGrid g = q->grid(at::Tensor(), layer->activation_bits());
       if (!g.defined())
         throw std::runtime_error(who + ": its activation quantizer declares no integer grid (TensorQuantizer::grid), "

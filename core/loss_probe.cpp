@@ -3,17 +3,13 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include "quantize.hpp"
+
 namespace saq::host {
 
 const char* target_name(PerturbTarget t) { return t == PerturbTarget::Quantized ? "quantized" : "latent"; }
 
 namespace {
-
-std::shared_ptr<TensorQuantizer> child(QuantLayer& layer, const char* name) {
-  for (const auto& c : layer.named_children())
-    if (c.key() == name) return std::dynamic_pointer_cast<TensorQuantizer>(c.value());
-  return nullptr;
-}
 
 /// The layer's weight quantizer, plus ε: what the op consumes is Qw(w) + ε, with ε in the graph (the layer's own
 /// set_perturbation detaches it).
@@ -37,7 +33,7 @@ class Applied {
     for (size_t i = 0; i < layers.size(); ++i) {
       QuantLayer& l = *layers[i];
       if (target == PerturbTarget::Quantized && l.quantizable() && l.weight_bits() != kFullPrecision) {
-        auto w = child(l, "weight_quantizer"), a = child(l, "activation_quantizer");
+        auto [w, a] = quantizers_of(l);
         l.replace_quantizers(std::make_shared<PlusPerturbation>(w, delta[i]), a);
         swapped_.push_back({i, w});
       } else {
@@ -46,7 +42,7 @@ class Applied {
     }
   }
   ~Applied() {
-    for (const auto& [i, w] : swapped_) layers_[i]->replace_quantizers(w, child(*layers_[i], "activation_quantizer"));
+    for (const auto& [i, w] : swapped_) layers_[i]->replace_quantizers(w, quantizers_of(*layers_[i]).second);
     for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->weight = weights_[i];
   }
   Applied(const Applied&) = delete;
@@ -147,7 +143,7 @@ std::int64_t LossProbe::level_changes(const std::vector<at::Tensor>& delta) cons
   at::NoGradGuard no_grad;
   std::int64_t changed = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    auto q = child(*layers_[i], "weight_quantizer");
+    auto q = quantizers_of(*layers_[i]).first;
     const int bits = layers_[i]->weight_bits();
     if (!q || bits == kFullPrecision) continue;
     changed += q->forward(weights_[i] + delta[i], bits).ne(q->forward(weights_[i], bits)).sum().item<std::int64_t>();

@@ -8,6 +8,8 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/ir.h>
 
+#include "quantize.hpp"
+
 namespace saq::host {
 
 namespace {
@@ -358,11 +360,7 @@ onnx::Graph trace_to_onnx(Model& model, std::vector<LayerExport>& layers, const 
       saved.emplace_back();
       continue;
     }
-    std::shared_ptr<TensorQuantizer> w, a;  // the layer's own, where that side stays float
-    for (const auto& c : l.layer->named_children()) {
-      if (c.key() == "weight_quantizer") w = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
-      if (c.key() == "activation_quantizer") a = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
-    }
+    auto [w, a] = quantizers_of(*l.layer);  // the layer's own, where that side stays float
     if (l.quantized_weight) w = std::make_shared<ExportWeight>(converter.dequantized(i));
     if (l.quantized_activation) a = std::make_shared<ExportActivation>(l.activation, i, order);
     saved.push_back(l.layer->replace_quantizers(w, a));

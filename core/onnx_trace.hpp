@@ -5,7 +5,6 @@
 /// constant its integer codes dequantize to, an activation quantizer becomes clamp + fake_quantize, which the
 /// conversion turns into Clip → QuantizeLinear → DequantizeLinear.
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 

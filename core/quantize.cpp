@@ -213,6 +213,15 @@ void check_quantizer_bits(Model& model, const Quantizer& quantizer, const std::s
   }
 }
 
+std::pair<std::shared_ptr<TensorQuantizer>, std::shared_ptr<TensorQuantizer>> quantizers_of(QuantLayer& layer) {
+  std::pair<std::shared_ptr<TensorQuantizer>, std::shared_ptr<TensorQuantizer>> q;
+  for (const auto& c : layer.named_children()) {
+    if (c.key() == "weight_quantizer") q.first = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
+    if (c.key() == "activation_quantizer") q.second = std::dynamic_pointer_cast<TensorQuantizer>(c.value());
+  }
+  return q;
+}
+
 void attach_quantizers(Model& model, const Quantizer& quantizer) {
   auto layers = quant_layers(model);
   for (size_t i = 0; i < layers.size(); ++i) {

@@ -40,6 +40,9 @@ std::vector<size_t> searchable_layers(Model& model);
 /// For each quantizable layer, the index of the layer whose bits it takes (itself when not tied).
 std::vector<size_t> tie_sources(Model& model);
 
+/// The quantizers attached to `layer` (weight, activation); null where none is.
+std::pair<std::shared_ptr<TensorQuantizer>, std::shared_ptr<TensorQuantizer>> quantizers_of(QuantLayer& layer);
+
 /// Attaches the plugin's quantizers to every layer that has none yet.
 void attach_quantizers(Model& model, const Quantizer& quantizer);
 /// Asks `quantizer` (named `name`) about every layer's resolved bits; the first it refuses is an InputError that
