@@ -37,6 +37,9 @@ host::Pipeline pipeline_from_text(const TempDir& dir, const std::string& text,
 /// The message of the InputError that loading `text` throws, or "" when it loads.
 std::string pipeline_error(const TempDir& dir, const std::string& text, const std::vector<std::string>& overrides = {});
 
+/// Whether `part` occurs in `text`.
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 /// An environment variable the test suite sets (see tests/meson.build).
 std::string env(const char* name);
 

@@ -63,7 +63,7 @@ const LayerCost& layer(const CostReport& r, const std::string& name) {
   return *found;
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using saq::test::contains;
 
 // PreResNet-20 on 32×32, MACs per layer (k²·C_in·C_out·H_out·W_out):
 //   conv (stem) 3→16 @32²:                      9·3·16·1024   =    442,368   (w8, a32 counted as a8: ·64)

@@ -47,7 +47,7 @@ struct Fixture {
 };
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using saq::test::contains;
 
 }  // namespace
 

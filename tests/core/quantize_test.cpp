@@ -64,7 +64,7 @@ const LayerBits& named(const Resolved& r, const std::string& name) {
   return *found;
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using saq::test::contains;
 
 void check_bits(const LayerBits& b, int w, int a, const std::string& source) {
   CAPTURE(b.name);

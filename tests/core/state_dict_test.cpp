@@ -64,7 +64,7 @@ std::string strict_error(torch::nn::Module& m, const saq::NamedTensors& t) {
   return "";
 }
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using saq::test::contains;
 
 }  // namespace
 
@@ -97,16 +97,16 @@ TEST_CASE("state_dict: DataParallel's module. prefix is dropped; a wrapped state
   CHECK(r.stripped_module_prefix);
   CHECK(r.complete());
   CHECK(at::equal(net.conv->weight, file_state("model.pth").at("conv.weight")));
-  CHECK(has(r.describe(), "the file's \"module.\" prefix dropped"));
+  CHECK(contains(r.describe(), "the file's \"module.\" prefix dropped"));
 }
 
 TEST_CASE("state_dict: another class count is an error listing the mis-shaped tensors, or a partial load") {
   saq::NamedTensors file = saq::read_state_dict(fixture("model.pth").string());
   Net strict(7);
   std::string msg = strict_error(strict, file);
-  CHECK(has(msg, "f.pth: does not match the model (6 tensors match; of another shape (2): "
+  CHECK(contains(msg, "f.pth: does not match the model (6 tensors match; of another shape (2): "
                  "fc.weight: file [5, 4], model [7, 4], fc.bias: file [5], model [7]"));
-  CHECK(has(msg, "init_partial = true"));
+  CHECK(contains(msg, "init_partial = true"));
   CHECK(!at::equal(strict.conv->weight, file_state("model.pth").at("conv.weight")));  // nothing was copied
 
   Net partial(7);
@@ -117,15 +117,15 @@ TEST_CASE("state_dict: another class count is an error listing the mis-shaped te
   CHECK(r.misshaped == std::vector<std::string>{"fc.weight: file [5, 4], model [7, 4]", "fc.bias: file [5], model [7]"});
   CHECK(at::equal(partial.conv->weight, file_state("model.pth").at("conv.weight")));
   CHECK(at::equal(partial.fc->weight, fc_before));
-  CHECK(has(r.describe(), "6 tensors match; of another shape (2): fc.weight"));
+  CHECK(contains(r.describe(), "6 tensors match; of another shape (2): fc.weight"));
 }
 
 TEST_CASE("state_dict: missing and unexpected tensors are each listed by name") {
   saq::NamedTensors file = saq::read_state_dict(fixture("model.pth").string());
   Net more(5, true, /*extra=*/true);
-  CHECK(has(strict_error(more, file), "8 tensors match; missing from the file (1): head_scale"));
+  CHECK(contains(strict_error(more, file), "8 tensors match; missing from the file (1): head_scale"));
   Net less(5, /*with_fc=*/false);
-  CHECK(has(strict_error(less, file), "6 tensors match; unexpected (not in the model) (2): fc.weight, fc.bias"));
+  CHECK(contains(strict_error(less, file), "6 tensors match; unexpected (not in the model) (2): fc.weight, fc.bias"));
   LoadReport r = load_state_dict(less, file, "f.pth", true);
   CHECK(r.unexpected == std::vector<std::string>{"fc.weight", "fc.bias"});
   CHECK(r.missing.empty());

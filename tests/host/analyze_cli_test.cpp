@@ -13,7 +13,7 @@ namespace {
 namespace fs = std::filesystem;
 using saq::test::TempDir;
 
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+using saq::test::contains;
 
 void train(const TempDir& dir, const std::string& name, const std::string& model, const std::string& optimizer = "") {
   std::string text = saq::export_test::pipeline((dir / "runs").string(), model, "use = \"liq_wn\"", 1, 12, optimizer);
@@ -66,15 +66,15 @@ TEST_CASE("analyze: two runs side by side, the slice through the evaluated loss,
 
   // the page: self-contained, every plot inline and beside it as a file
   const std::string page = saq::test::read_file(dir / "a" / "index.html");
-  CHECK(!has(page, "<script"));
-  CHECK(has(page, "<td>fp32 latent</td>"));
-  CHECK(!has(page, "src=\"http"));
-  CHECK(!has(page, "href=\"http"));
+  CHECK(!contains(page, "<script"));
+  CHECK(contains(page, "<td>fp32 latent</td>"));
+  CHECK(!contains(page, "src=\"http"));
+  CHECK(!contains(page, "href=\"http"));
   int files = 0;
   for (const auto& e : fs::directory_iterator(dir / "a"))
     if (e.path().extension() == ".svg") {
       ++files;
-      CHECK(has(page, "href=\"" + e.path().filename().string() + "\""));
+      CHECK(contains(page, "href=\"" + e.path().filename().string() + "\""));
     }
   CHECK(files == 5);  // two slices, two level-change plots, sharpness
   CHECK(saq::export_test::split(page, '\n').size() > 10);

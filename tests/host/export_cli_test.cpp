@@ -37,7 +37,7 @@ at::Tensor tensor_of(const fs::path& checkpoint, const std::string& name) {
   return {};
 }
 
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+using saq::test::contains;
 
 void run_ok(const TempDir& dir, const std::string& text, const std::string& extra = "") {
   saq::test::CliResult r = saq::test::saqhost_on(dir, text, "run", "-q " + extra);
@@ -105,9 +105,9 @@ TEST_CASE("export: integer codes of α/N in their bit range, uint8 inputs, the c
                                                 "\"activation_bits\": 4, \"kind\": \"conv\", \"macs\": ([0-9]+), "
                                                 "\"bops\": ([0-9]+)")));
   CHECK(std::stod(m[2]) == std::stod(m[1]) * 2 * 4);
-  CHECK(has(side, "\"type\": \"int8\", \"initializer\": \"conv2.weight_codes\""));
-  CHECK(has(side, "\"batch_norm_folded\": true"));   // conv1's
-  CHECK(has(side, "\"batch_norm_folded\": false"));  // conv2's
+  CHECK(contains(side, "\"type\": \"int8\", \"initializer\": \"conv2.weight_codes\""));
+  CHECK(contains(side, "\"batch_norm_folded\": true"));   // conv1's
+  CHECK(contains(side, "\"batch_norm_folded\": false"));  // conv2's
   // the default place, beside the run
   r = saq::test::saqhost("export " + run.string() + " -q");
   CHECK(r.status == 0);
@@ -140,8 +140,8 @@ TEST_CASE("export: every model plugin, at W4A4 and at mixed bits, runs in ONNX R
            "/checkpoints/final.pt\"\n";
     run_ok(mixed, text);
     const std::string report = saq::test::read_file(mixed / "runs" / "e" / "report.md");
-    if (model != "small_cnn") CHECK(has(report, "| 2 | 3 |"));  // small_cnn's names (conv1..4, fc) hold no 0
-    CHECK(has(report, "| 5 | 6 |"));
+    if (model != "small_cnn") CHECK(contains(report, "| 2 | 3 |"));  // small_cnn's names (conv1..4, fc) hold no 0
+    CHECK(contains(report, "| 5 | 6 |"));
     c = saq::export_test::check_onnx((mixed / "runs" / "e").string(), 96);
     CHECK_MESSAGE(c.status == 0, c.output);
   }
@@ -316,7 +316,7 @@ TEST_CASE("export: the bits a search chose (its result.toml's rules) are the gra
   for (size_t i = 0; i < 3; ++i) {
     const std::string layer = "conv" + std::to_string(i + 2);
     CAPTURE(layer);
-    CHECK(has(side, "\"name\": \"" + layer + "\", \"op\": \"Conv\", \"weight_bits\": " + std::to_string(bits[i].first) +
+    CHECK(contains(side, "\"name\": \"" + layer + "\", \"op\": \"Conv\", \"weight_bits\": " + std::to_string(bits[i].first) +
                         ", \"activation_bits\": " + std::to_string(bits[i].second)));
     const long n = (1L << bits[i].first) - 1;  // odd codes within ±(2^b − 1)
     CHECK(g.inits.at(layer + ".weight_codes").max <= n);

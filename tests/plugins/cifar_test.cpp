@@ -22,8 +22,6 @@ std::shared_ptr<Dataset> cifar(const test::TempDir& dir, const std::string& use,
 }
 
 /// Pixels of a normalize = false batch back as bytes.
-at::Tensor as_bytes(const at::Tensor& x) { return x.mul(255).round().to(at::kByte); }
-
 /// Images [first, first + n) of make_fixture.py and cifar_writer.hpp: byte j of image i is (7 i + 13 j) % 256.
 at::Tensor pixels(std::int64_t first, std::int64_t n) {
   at::Tensor i = at::arange(first, first + n, at::kLong).mul(7).view({n, 1});
@@ -44,8 +42,8 @@ TEST_CASE("cifar100: the python fixture gives its pixels, fine and coarse labels
     test::TempDir dir;
     auto ds = cifar(dir, "cifar100", root);
     Batch train = test::whole_split(*ds, "train"), t = test::whole_split(*ds, "test");
-    CHECK(at::equal(as_bytes(train.x), pixels(0, 10)));
-    CHECK(at::equal(as_bytes(t.x), pixels(0, 4)));
+    CHECK(at::equal(test::as_bytes(train.x), pixels(0, 10)));
+    CHECK(at::equal(test::as_bytes(t.x), pixels(0, 4)));
     CHECK(at::equal(train.y, longs({0, 37, 74, 11, 48, 85, 22, 59, 96, 33})));  // (37 i) % 100
     CHECK(at::equal(t.y, longs({99, 98, 97, 96})));
     auto coarse = cifar(dir, "cifar100", root, "labels = \"coarse\"");
@@ -85,7 +83,7 @@ TEST_CASE("cifar: the binary releases of CIFAR-100 and CIFAR-10, written here") 
   test::write_file(b100 / "coarse_label_names.txt", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\nm\nn\no\np\nq\nr\ns\nt\n\n");
   auto ds = cifar(dir, "cifar100", dir.path(), "layout = \"binary\"");
   Batch t = test::whole_split(*ds, "test");
-  CHECK(at::equal(as_bytes(t.x), pixels(6, 3)));
+  CHECK(at::equal(test::as_bytes(t.x), pixels(6, 3)));
   CHECK(at::equal(t.y, longs({18, 21, 24})));  // (3 i) % 100
   CHECK(at::equal(test::whole_split(*cifar(dir, "cifar100", b100, "labels = \"coarse\""), "train").y,
                   longs({0, 1, 2, 3, 4, 5})));
@@ -99,7 +97,7 @@ TEST_CASE("cifar: the binary releases of CIFAR-100 and CIFAR-10, written here") 
   test::write_file(b10 / "batches.meta.txt", "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n");
   auto c10 = cifar(dir, "cifar10", dir.path());
   Batch train = test::whole_split(*c10, "train");
-  CHECK(at::equal(as_bytes(train.x), pixels(0, 10)));  // five batches in order
+  CHECK(at::equal(test::as_bytes(train.x), pixels(0, 10)));  // five batches in order
   CHECK(at::equal(train.y, longs({0, 1, 2, 3, 4, 5, 6, 7, 8, 9})));
   CHECK(c10->info().class_names[9] == "truck");
 }
@@ -164,5 +162,5 @@ TEST_CASE("cifar: normalisation with the CIFAR-100 statistics, sample limits and
   spec.batch_size = 100;
   Batch b;
   REQUIRE(cifar(dir, "cifar100", fixture_root())->loader(spec)->next(b));
-  CHECK(at::equal(as_bytes(b.x), pixels(5, 5)));
+  CHECK(at::equal(test::as_bytes(b.x), pixels(5, 5)));
 }

@@ -89,9 +89,6 @@ std::string load_error(const test::TempDir& dir, const fs::path& root) {
   return msg;
 }
 
-/// Pixels of a normalize = false batch back as bytes: x = byte / 255.
-at::Tensor as_bytes(const at::Tensor& x) { return x.mul(255).round().to(at::kByte); }
-
 at::Tensor expected_pixels(std::int64_t n) {
   std::string p = pixels(n);
   return at::from_blob(p.data(), {n, 1, 28, 28}, at::kByte).clone();
@@ -108,8 +105,8 @@ TEST_CASE("idx: a tiny valid set loads with its pixels and labels, raw or gzippe
     Batch t10k = test::whole_split(*ds, "test");
     CHECK(at::equal(train.y, at::tensor(std::vector<std::int64_t>{7, 0, 9})));
     CHECK(at::equal(t10k.y, at::tensor(std::vector<std::int64_t>{1, 2})));
-    CHECK(at::equal(as_bytes(train.x), expected_pixels(3)));
-    CHECK(at::equal(as_bytes(t10k.x), expected_pixels(2)));
+    CHECK(at::equal(test::as_bytes(train.x), expected_pixels(3)));
+    CHECK(at::equal(test::as_bytes(t10k.x), expected_pixels(2)));
     // Spot checks of the formula: image 1, pixel 0 is 131; image 2, pixel 783 is (262 + 5481) % 256 = 111.
     CHECK(train.x[1][0][0][0].item<float>() == doctest::Approx(131.0 / 255));
     CHECK(train.x[2][0][27][27].item<float>() == doctest::Approx(111.0 / 255));

@@ -45,7 +45,8 @@ std::string error_of(F&& f) {
   return "";
 }
 
-inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+/// Pixels of a normalize = false batch back as bytes: x = byte / 255.
+inline at::Tensor as_bytes(const at::Tensor& x) { return x.mul(255).round().to(at::kByte); }
 
 /// Every batch of `split` in loader order (no shuffling), concatenated: x [N, C, H, W], y [N].
 inline Batch whole_split(const Dataset& ds, const std::string& split) {

@@ -36,7 +36,7 @@ std::string error_of(const std::string& bytes, const saq::pickle::Globals& globa
   return "";
 }
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using saq::test::contains;
 
 fs::path fixture(const std::string& name) { return fs::path(saq::test::env("SAQ_SOURCE_ROOT")) / "tests/data/cifar" / name; }
 
@@ -82,39 +82,39 @@ TEST_CASE("pickle: a global off the list is refused at its byte offset, and noth
   for (const std::string module : {"posix", "os"}) {
     CAPTURE(module);
     std::string msg = error_of("\x80\x02" "c" + module + "\nsystem\n" + reduce, saq::pickle::numpy_globals());
-    CHECK(has(msg, "mem: global " + module + ".system is not allowed"));
-    CHECK(has(msg, "at byte 2"));
+    CHECK(contains(msg, "mem: global " + module + ".system is not allowed"));
+    CHECK(contains(msg, "at byte 2"));
   }
   // Protocol 4 names it with STACK_GLOBAL: builtins.eval.
   std::string msg = error_of("\x80\x04\x95\x20\x00\x00\x00\x00\x00\x00\x00\x8c\x08" "builtins\x8c\x04" "eval\x93"s + reduce);
-  CHECK(has(msg, "global builtins.eval is not allowed"));
-  CHECK(has(msg, "at byte 27"));  // PROTO 2 + FRAME 9 + SHORT_BINUNICODE 10 + 6, then STACK_GLOBAL
+  CHECK(contains(msg, "global builtins.eval is not allowed"));
+  CHECK(contains(msg, "at byte 27"));  // PROTO 2 + FRAME 9 + SHORT_BINUNICODE 10 + 6, then STACK_GLOBAL
   CHECK(!fs::exists(marker));
 }
 
 TEST_CASE("pickle: an opcode outside the accepted set is refused, naming it and its offset") {
   // INST ('i') would call a class by name in protocol 0.
   std::string msg = error_of("\x80\x02(iposix\nsystem\n."s);
-  CHECK(has(msg, "opcode 0x69 ('i') is not one this reader accepts at byte 3"));
-  CHECK(has(error_of("\x80\x02\xff"s), "opcode 0xff"));
-  CHECK(has(error_of("\x80\x07N."s), "pickle protocol 7"));
+  CHECK(contains(msg, "opcode 0x69 ('i') is not one this reader accepts at byte 3"));
+  CHECK(contains(error_of("\x80\x02\xff"s), "opcode 0xff"));
+  CHECK(contains(error_of("\x80\x07N."s), "pickle protocol 7"));
 }
 
 TEST_CASE("pickle: an allowed global is only called as listed; BUILD and persistent ids need a builder") {
   saq::pickle::Globals g;
   g["torch.FloatStorage"] = {};  // may be named, never called
-  CHECK(has(error_of("\x80\x02" "ctorch\nFloatStorage\n)R."s, g), "global torch.FloatStorage may not be called at byte 23"));
-  CHECK(has(error_of("\x80\x02]}b."s), "BUILD on a list is not allowed"));
-  CHECK(has(error_of("\x80\x02NQ."s), "persistent id (BINPERSID) in a file that may not have any"));
+  CHECK(contains(error_of("\x80\x02" "ctorch\nFloatStorage\n)R."s, g), "global torch.FloatStorage may not be called at byte 23"));
+  CHECK(contains(error_of("\x80\x02]}b."s), "BUILD on a list is not allowed"));
+  CHECK(contains(error_of("\x80\x02NQ."s), "persistent id (BINPERSID) in a file that may not have any"));
 }
 
 TEST_CASE("pickle: truncated input and a malformed stream say where") {
-  CHECK(has(error_of("\x80\x02X\x10\x00\x00\x00" "abc"s), "truncated pickle: a length of 16 bytes runs past the end (3 left) at byte 2"));
-  CHECK(has(error_of("\x80\x02J\x01\x00"s), "truncated pickle: needs 4 more bytes, 2 left at byte 2"));
-  CHECK(has(error_of("\x80\x02N"s), "truncated pickle"));
-  CHECK(has(error_of("\x80\x02h\x05."s), "memo entry 5 was never stored at byte 2"));
-  CHECK(has(error_of("\x80\x02NN."s), "STOP with 2 values on the stack at byte 4"));
-  CHECK(has(error_of("\x80\x02t."s), "no MARK to close at byte 2"));
+  CHECK(contains(error_of("\x80\x02X\x10\x00\x00\x00" "abc"s), "truncated pickle: a length of 16 bytes runs past the end (3 left) at byte 2"));
+  CHECK(contains(error_of("\x80\x02J\x01\x00"s), "truncated pickle: needs 4 more bytes, 2 left at byte 2"));
+  CHECK(contains(error_of("\x80\x02N"s), "truncated pickle"));
+  CHECK(contains(error_of("\x80\x02h\x05."s), "memo entry 5 was never stored at byte 2"));
+  CHECK(contains(error_of("\x80\x02NN."s), "STOP with 2 values on the stack at byte 4"));
+  CHECK(contains(error_of("\x80\x02t."s), "no MARK to close at byte 2"));
 }
 
 TEST_CASE("pickle: numpy arrays as Python 3 pickles them (protocol 2) and as Python 2 did (BINSTRING)") {
@@ -141,7 +141,7 @@ TEST_CASE("pickle: numpy arrays as Python 3 pickles them (protocol 2) and as Pyt
     } catch (const std::runtime_error& e) {
       refused = e.what();
     }
-    CHECK(has(refused, file.string() + ": global numpy.core.multiarray._reconstruct is not allowed"));
+    CHECK(contains(refused, file.string() + ": global numpy.core.multiarray._reconstruct is not allowed"));
   }
 }
 

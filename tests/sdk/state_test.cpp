@@ -25,7 +25,7 @@ std::string bytes_of(const at::Tensor& t) {
   return std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.numel() * c.element_size()));
 }
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using saq::test::contains;
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -146,17 +146,17 @@ TEST_CASE("module state: loads only when every name, shape and dtype matches, an
   StateDict wrong = saq::module_state(*a);
   wrong.put_tensor("extra", at::zeros({1}));
   const std::string msg = error_of([&] { saq::load_module_state(*c, wrong); });
-  CHECK(has(msg, "does not match the model; unexpected (1): extra; different (1): weight: Float[2, 3] in the file, "
+  CHECK(contains(msg, "does not match the model; unexpected (1): extra; different (1): weight: Float[2, 3] in the file, "
                  "Float[2, 4] in the model"));
   CHECK(at::equal(c->weight, before));  // nothing copied
 
   torch::nn::BatchNorm1d bn(2);
   StateDict counts = saq::module_state(*bn);
   counts.put_tensor("num_batches_tracked", at::zeros({}, at::kInt));  // Long in the model
-  CHECK(has(error_of([&] { saq::load_module_state(*bn, counts); }), "num_batches_tracked: Int[] in the file, Long[]"));
+  CHECK(contains(error_of([&] { saq::load_module_state(*bn, counts); }), "num_batches_tracked: Int[] in the file, Long[]"));
   StateDict fewer;
   fewer.put_tensor("weight", bn->weight);
-  CHECK(has(error_of([&] { saq::load_module_state(*bn, fewer); }), "missing (4): bias, running_mean, running_var, "
+  CHECK(contains(error_of([&] { saq::load_module_state(*bn, fewer); }), "missing (4): bias, running_mean, running_var, "
                                                                     "num_batches_tracked"));
 }
 
@@ -169,13 +169,13 @@ TEST_CASE("hostile state files: views past their storage, overflowing shapes, de
 
   const std::string past = (dir / "past.pt").string();
   write_zip(past, tensor_pickle({2, 2}, {3, 1}), storage);  // reaches element 4 of 0..3
-  CHECK(has(error_of([&] { saq::read_state(past); }), "reaches past its storage of 4 elements"));
+  CHECK(contains(error_of([&] { saq::read_state(past); }), "reaches past its storage of 4 elements"));
   const std::string huge = (dir / "huge.pt").string();
   write_zip(huge, tensor_pickle({std::int64_t{1} << 62, 8}, {1, 1}), storage);  // numel overflows int64
-  CHECK(has(error_of([&] { saq::read_state(huge); }), huge + ": data.pkl: torch._utils._rebuild_tensor_v2: a tensor"));
+  CHECK(contains(error_of([&] { saq::read_state(huge); }), huge + ": data.pkl: torch._utils._rebuild_tensor_v2: a tensor"));
   const std::string wrap = (dir / "wrap.pt").string();
   write_zip(wrap, tensor_pickle({3}, {std::int64_t{1} << 62}), storage);  // (3 - 1) * stride wraps around
-  CHECK(has(error_of([&] { saq::read_state(wrap); }), "reaches past its storage"));
+  CHECK(contains(error_of([&] { saq::read_state(wrap); }), "reaches past its storage"));
 
   std::string deep = "\x80\x02}(" + str("a");
   for (int i = 0; i < 40; ++i) deep += "}(" + str("a");
@@ -184,7 +184,7 @@ TEST_CASE("hostile state files: views past their storage, overflowing shapes, de
   deep += ".";
   const std::string nested = (dir / "deep.pt").string();
   write_zip(nested, deep, storage);
-  CHECK(has(error_of([&] { saq::read_state(nested); }), "dicts nested deeper than 16"));
+  CHECK(contains(error_of([&] { saq::read_state(nested); }), "dicts nested deeper than 16"));
 
   const std::string list = (dir / "list.pt").string();
   write_zip(list, "\x80\x02}(" + str("l") + "]u.", storage);
@@ -198,7 +198,7 @@ TEST_CASE("pickle: a flood of values is refused at the cap, before its memory is
   saq::pickle::Options o;
   o.source = "flood";
   o.max_values = 64;
-  CHECK(has(error_of([&] { saq::pickle::load(reinterpret_cast<const std::uint8_t*>(flood.data()), flood.size(), o); }),
+  CHECK(contains(error_of([&] { saq::pickle::load(reinterpret_cast<const std::uint8_t*>(flood.data()), flood.size(), o); }),
             "flood: more than 64 values"));
   o.max_values = 200;
   CHECK(saq::pickle::load(reinterpret_cast<const std::uint8_t*>(flood.data()), flood.size(), o)->items.size() == 100);
@@ -212,8 +212,8 @@ TEST_CASE("a TorchScript archive (LibTorch's torch::save, saqhost's old checkpoi
   archive.save_to(old);
   CHECK(saq::is_torchscript_archive(old));
   const std::string msg = error_of([&] { saq::read_state(old); });
-  CHECK(has(msg, old + ": a TorchScript archive"));
-  CHECK(has(msg, "saqhost convert " + old + " NEW.pt"));
+  CHECK(contains(msg, old + ": a TorchScript archive"));
+  CHECK(contains(msg, "saqhost convert " + old + " NEW.pt"));
   StateDict s;
   s.put_int("x", 1);
   saq::write_state((dir / "new.pt").string(), s);

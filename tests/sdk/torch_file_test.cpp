@@ -71,7 +71,7 @@ std::string error_of(const fs::path& file) {
   return "";
 }
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using saq::test::contains;
 
 }  // namespace
 
@@ -116,15 +116,15 @@ TEST_CASE("torch file: a training script's dict wraps the state_dict; the rest i
 
 TEST_CASE("torch file: the legacy format, truncated files and non-tensor entries are refused, naming the file") {
   std::string legacy = error_of(fixture("legacy.pth"));
-  CHECK(has(legacy, fixture("legacy.pth").string() + ": a legacy (pre-1.6, non-zip) torch.save file"));
+  CHECK(contains(legacy, fixture("legacy.pth").string() + ": a legacy (pre-1.6, non-zip) torch.save file"));
 
   saq::test::TempDir dir;
   std::string whole = saq::test::read_file(fixture("model.pth"));
   saq::test::write_file(dir / "cut.pth", whole.substr(0, whole.size() / 2));
-  CHECK(has(error_of(dir / "cut.pth"), (dir / "cut.pth").string() + ": not a readable zip container"));
+  CHECK(contains(error_of(dir / "cut.pth"), (dir / "cut.pth").string() + ": not a readable zip container"));
   saq::test::write_file(dir / "text.pth", "hello");
-  CHECK(has(error_of(dir / "text.pth"), "not a PyTorch file"));
-  CHECK(has(error_of(dir / "none.pth"), (dir / "none.pth").string() + ": cannot open"));
+  CHECK(contains(error_of(dir / "text.pth"), "not a PyTorch file"));
+  CHECK(contains(error_of(dir / "none.pth"), (dir / "none.pth").string() + ": cannot open"));
 
   std::string wrapped = error_of(fixture("dtypes.pth"));
   CHECK(wrapped.empty());  // a plain dict of tensors is a state_dict
