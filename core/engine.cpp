@@ -4,6 +4,7 @@
 #include <csignal>
 #include <limits>
 #include <optional>
+#include <cstdlib>
 #include <thread>
 
 #include <ATen/ATen.h>
@@ -236,10 +237,14 @@ fs::path run_pipeline(const Pipeline& pipeline, const Registry& registry, std::s
   } drop{*log, dir.writes()};
   InterruptGuard interrupts;
 
-  // 0 = all cores, shared by the processes of this machine (as torchrun's OMP_NUM_THREADS)
+  // 0 = all cores, shared by the processes of this machine; OMP_NUM_THREADS, when set, is each process's count
+  // instead, as in LibTorch and under torchrun (the test suite sets it: it runs two tests side by side)
   auto threads = run.get<std::int64_t>("threads");
-  at::set_num_threads(threads > 0 ? static_cast<int>(threads)
-                                  : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_processes));
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  const int omp_threads = omp ? std::atoi(omp) : 0;
+  at::set_num_threads(threads > 0       ? static_cast<int>(threads)
+                      : omp_threads > 0 ? omp_threads
+                                        : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_processes));
   at::manual_seed(static_cast<std::uint64_t>(run.get<std::int64_t>("seed")));
   log->info("{} {} (device {}, {} threads, seed {})", resume ? "resuming run directory" : "run directory",
             dir.path().string(), device.str(), at::get_num_threads(), run.get<std::int64_t>("seed"));
