@@ -50,6 +50,14 @@ std::string run_json(const RunAnalysis& r) {
     JsonObject x;
     x.add("direction", s.direction).raw("alpha", numbers(s.alphas)).raw("train_loss", numbers(s.loss));
     x.raw("test_loss", numbers(s.test_loss)).raw("level_changes", numbers(s.level_changes));
+    std::string jumps;
+    for (const auto& j : s.jumps) {
+      JsonObject y;
+      y.raw("from", num(j.from)).raw("to", num(j.to)).raw("loss_change", num(j.loss_change));
+      y.raw("level_change", num(j.level_change));
+      jumps += (jumps.empty() ? "" : ", ") + y.str();
+    }
+    x.raw("jumps", "[" + jumps + "]");
     slices += (slices.empty() ? "" : ", ") + x.str();
   }
   o.raw("slices", "[" + slices + "]");
@@ -85,15 +93,18 @@ std::vector<Figure> figures(const Analysis& a) {
     for (const auto& r : a.runs)
       for (const auto& s : r.slices) {
         if (s.direction != dir) continue;
-        loss.push_back({r.name + " train", s.alphas, s.loss});
-        loss.push_back({r.name + " test", s.alphas, s.test_loss});
-        if (dir == "random" && r.has_fp32) loss.push_back({r.name + " FP32 train", r.fp32_slice.alphas, r.fp32_slice.loss});
+        Series train{r.name + " train", s.alphas, s.loss, {}};
+        for (const auto& j : s.jumps) train.marked.push_back(j.index + 1);
+        loss.push_back(train);
+        loss.push_back({r.name + " test", s.alphas, s.test_loss, {}});
+        if (dir == "random" && r.has_fp32) loss.push_back({r.name + " FP32 train", r.fp32_slice.alphas, r.fp32_slice.loss, {}});
         std::vector<double> pct;
         for (double f : s.level_changes) pct.push_back(100 * f);
-        levels.push_back({r.name, s.alphas, pct});
+        levels.push_back({r.name, s.alphas, pct, {}});
       }
     const std::string what = dir == "random" ? "a filter-normalised random direction" : "the SAM direction (filter-normalised)";
-    out.push_back({"slice_" + dir + ".svg", "Loss along " + what + ", latent weights re-quantized",
+    out.push_back({"slice_" + dir + ".svg", "Loss along " + what + ", latent weights re-quantized; rings: where "
+                   "the train loss jumps (a step over 3× the slice's median step)",
                    line_chart("loss along " + dir, "α", "cross-entropy", loss)});
     out.push_back({"levels_" + dir + ".svg", "Quantized weights whose level differs from α = 0, along " + what,
                    line_chart("level changes along " + dir, "α", "% of weights", levels)});
@@ -101,7 +112,7 @@ std::vector<Figure> figures(const Analysis& a) {
   std::vector<Series> sharp;
   for (const auto& r : a.runs)
     for (const auto& s : r.sharpness) {
-      Series x{r.name + (s.target == "quantized" ? " Q" : " L") + " m=" + s.m, {}, {}};
+      Series x{r.name + (s.target == "quantized" ? " Q" : " L") + " m=" + s.m, {}, {}, {}};
       for (const auto& p : s.points) x.x.push_back(p.rho), x.y.push_back(p.ascent);
       sharp.push_back(x);
     }

@@ -1,11 +1,16 @@
 #include "analyze.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <limits>
+#include <memory>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "progress.hpp"
 #include "run_loader.hpp"
 #include "session.hpp"
 
@@ -58,6 +63,27 @@ void measure(Session& s, RunAnalysis& r, const AnalyzeOptions& options, const Bu
   const std::vector<Batch> test = subset(s, "test", budget.test_samples, options.seed);
   log.info("analyze: {} ({}, {}): {} training and {} test samples", r.name, r.model, r.quantizer,
             budget.train_samples, budget.test_samples);
+  std::vector<std::pair<QuantLayer*, std::pair<int, int>>> bits;  // the quantized layers' bits, for the fp32 view
+  for (const auto& [name, layer] : quant_layers(model))
+    if (layer->weight_bits() != kFullPrecision || layer->activation_bits() != kFullPrecision)
+      bits.push_back({layer.get(), {layer->weight_bits(), layer->activation_bits()}});
+  // On a terminal, one line redrawn in place over the measurements (minutes of work on CPU); the log lines say
+  // what each measured, on a terminal and elsewhere.
+  const std::int64_t steps = 5 + !bits.empty() + (budget.surface_points > 0) + (budget.eigen_iterations > 0);
+  std::unique_ptr<ProgressDisplay> bar;
+  if (::isatty(2) && log.should_log(spdlog::level::info))
+    bar = std::make_unique<ProgressDisplay>(steps, ProgressOptions::for_stderr("analyze " + r.name, 0));
+  std::int64_t step = 0;
+  const double no_loss = std::numeric_limits<double>::quiet_NaN();
+  auto next = [&](const std::string& what) {  // the measurement about to start
+    if (bar) bar->set_note(what), bar->update(step, -1, no_loss);
+  };
+  auto done = [&](const std::string& message) {
+    if (bar) bar->clear();
+    log.info("{}", message);
+    if (bar) bar->update(++step, -1, no_loss);
+  };
+  next("sharpness");
   const LossProbe qtrain(model, train, PerturbTarget::Quantized), ltrain(model, train, PerturbTarget::Latent);
   const LossProbe ltest(model, test, PerturbTarget::Latent);
   r.train_samples = qtrain.samples(), r.test_samples = ltest.samples();
@@ -66,8 +92,10 @@ void measure(Session& s, RunAnalysis& r, const AnalyzeOptions& options, const Bu
   for (const LossProbe* p : {&qtrain, &ltrain})
     for (bool per_batch : {true, false}) {
       r.sharpness.push_back(measure_sharpness(*p, options.rhos, budget.ascent_steps, per_batch));
-      log.info("analyze: {}: sharpness ({} weights, m = {}) done", r.name, target_name(p->target()), per_batch ? "batch" : "subset");
+      done(fmt::format("analyze: {}: sharpness ({} weights, m = {}) done", r.name, target_name(p->target()),
+                       per_batch ? "batch" : "subset"));
     }
+  next("loss slices");
   // slices on the latent weights (they show where quantization levels flip), the random draw seeded alike for
   // every run of this architecture; the SAM direction filter-normalised the same way
   // ±0.5 of each filter's norm: a 4-bit model's levels mostly flip by then
@@ -76,12 +104,9 @@ void measure(Session& s, RunAnalysis& r, const AnalyzeOptions& options, const Bu
   r.slices.push_back(slice(ltrain, &ltest, random, "random", alphas));
   const auto sam = filter_normalized(sam_direction(ltrain, 1.0), ltrain.weights());
   r.slices.push_back(slice(ltrain, &ltest, sam, "sam", alphas));
-  log.info("analyze: {}: loss slices done", r.name);
-  std::vector<std::pair<QuantLayer*, std::pair<int, int>>> bits;
-  for (const auto& [name, layer] : quant_layers(model))
-    if (layer->weight_bits() != kFullPrecision || layer->activation_bits() != kFullPrecision)
-      bits.push_back({layer.get(), {layer->weight_bits(), layer->activation_bits()}});
+  done(fmt::format("analyze: {}: loss slices done", r.name));
   if (!bits.empty()) {
+    next("the latent weights at full precision");
     struct Restore {  // the layers' bits come back, whatever happens
       std::vector<std::pair<QuantLayer*, std::pair<int, int>>>& b;
       ~Restore() {
@@ -94,16 +119,18 @@ void measure(Session& s, RunAnalysis& r, const AnalyzeOptions& options, const Bu
     r.fp32_sharpness.target = "fp32 latent";
     r.fp32_slice = slice(ftrain, &ftest, random, "random", alphas);
     r.has_fp32 = true;
-    log.info("analyze: {}: the latent weights at full precision done", r.name);
+    done(fmt::format("analyze: {}: the latent weights at full precision done", r.name));
   }
   if (budget.surface_points > 0) {
+    next("loss surface");
     const auto d2 = filter_normalized_direction(ltrain.weights(), options.seed + 2);
     const auto grid = linspace(-0.5, 0.5, budget.surface_points);
     r.surface = surface(ltrain, random, d2, grid, grid);
     r.has_surface = true;
-    log.info("analyze: {}: loss surface done", r.name);
+    done(fmt::format("analyze: {}: loss surface done", r.name));
   }
   if (budget.eigen_iterations > 0) {
+    next("Hessian λ_max and trace");
     DoublePrecision fp64(model);
     std::vector<Batch> few(train.begin(), train.begin() + std::min<std::ptrdiff_t>(
                                                            static_cast<std::ptrdiff_t>(train.size()),
@@ -113,10 +140,11 @@ void measure(Session& s, RunAnalysis& r, const AnalyzeOptions& options, const Bu
     r.eigenvalue = top_eigenvalue(f, budget.eigen_iterations, 1e-3, options.seed + 3);
     r.trace = hessian_trace(f, budget.trace_samples, options.seed + 4);
     r.curvature = true;
-    log.info("analyze: {}: Hessian λ_max {:.4g} ({} iterations{}), trace {:.4g} ± {:.2g}", r.name, r.eigenvalue.value,
-              r.eigenvalue.iterations, r.eigenvalue.converged ? ", converged" : ", not converged", r.trace.value,
-              r.trace.std_error);
+    done(fmt::format("analyze: {}: Hessian λ_max {:.4g} ({} iterations{}), trace {:.4g} ± {:.2g}", r.name,
+                     r.eigenvalue.value, r.eigenvalue.iterations, r.eigenvalue.converged ? ", converged" : ", not converged",
+                     r.trace.value, r.trace.std_error));
   }
+  if (bar) bar->set_note(""), bar->finish();
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "landscape.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include <ATen/ATen.h>
 
 namespace saq::host {
@@ -30,6 +33,24 @@ std::vector<double> linspace(double lo, double hi, int n) {
   return v;
 }
 
+std::vector<Jump> find_jumps(const std::vector<double>& alphas, const std::vector<double>& loss,
+                             const std::vector<double>& levels) {
+  std::vector<Jump> out;
+  if (loss.size() < 3) return out;
+  std::vector<double> steps;
+  for (size_t i = 0; i + 1 < loss.size(); ++i) steps.push_back(std::abs(loss[i + 1] - loss[i]));
+  std::vector<double> sorted = steps;
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  const auto [lo, hi] = std::minmax_element(loss.begin(), loss.end());
+  const double range = *hi - *lo;
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (std::isfinite(steps[i]) && steps[i] > 3 * median && steps[i] > 0.01 * range)
+      out.push_back({i, alphas[i], alphas[i + 1], loss[i + 1] - loss[i],
+                     levels.size() == loss.size() ? levels[i + 1] - levels[i] : std::nan("")});
+  return out;
+}
+
 namespace {
 std::vector<at::Tensor> combo(const std::vector<at::Tensor>& a, double x, const std::vector<at::Tensor>* b, double y) {
   std::vector<at::Tensor> out;
@@ -51,6 +72,7 @@ Slice slice(const LossProbe& probe, const LossProbe* test, const std::vector<at:
     if (probe.target() == PerturbTarget::Latent)
       s.level_changes.push_back(static_cast<double>(probe.level_changes(delta)) / weights);
   }
+  s.jumps = find_jumps(s.alphas, s.loss, s.level_changes);
   return s;
 }
 

@@ -58,8 +58,10 @@ std::string ProgressDisplay::fields() const {
   const double elapsed = now_ - start_;
   const int digits = static_cast<int>(std::to_string(steps_).size());
   std::string s = fmt::format("{:>{}}/{}", step_, digits, steps_);
-  s += elapsed > 0 ? fmt::format("  {:.0f} img/s", static_cast<double>(images_) / elapsed) : "  -- img/s";
-  s += fmt::format("  loss {:.4f}", loss_);
+  if (images_ >= 0)
+    s += elapsed > 0 ? fmt::format("  {:.0f} img/s", static_cast<double>(images_) / elapsed) : "  -- img/s";
+  if (std::isfinite(loss_)) s += fmt::format("  loss {:.4f}", loss_);
+  if (!note_.empty()) s += "  " + note_;
   if (finished_) return s + "  done in " + format_duration(elapsed);
   const double left = step_ > 0 ? elapsed / static_cast<double>(step_) * static_cast<double>(steps_ - step_)
                                 : std::numeric_limits<double>::quiet_NaN();

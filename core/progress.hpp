@@ -5,6 +5,7 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <utility>
 
 namespace saq::host {
 
@@ -33,7 +34,10 @@ class ProgressDisplay {
   /// After step `step` (1..steps) with `images` images seen so far this epoch; `loss` is what to show (the
   /// epoch's running mean, say). Draws when due: terminal, at most every redraw_s and always at the last step;
   /// plain, every `every` steps and at the last.
+  /// images < 0 leaves img/s out, a non-finite loss the loss (work that is not training: analyze's measurements).
   void update(std::int64_t step, std::int64_t images, double loss);
+  /// A note shown after the other fields from the next draw on (what is being worked on); "" for none.
+  void set_note(std::string note) { note_ = std::move(note); }
   /// Terminal mode: erases the drawn line so that a log line can be written; the next update draws it again.
   void clear();
   /// Draws the final state ("done in" instead of ETA) and ends the line. Later calls do nothing.
@@ -53,6 +57,7 @@ class ProgressDisplay {
   std::int64_t step_ = 0, images_ = 0;
   double loss_ = 0, now_ = 0, last_draw_ = -1e300;  // the first update draws
   bool drawn_ = false, finished_ = false;
+  std::string note_;
 };
 
 /// "m:ss", or "h:mm:ss" from an hour on; "--:--" for a negative or non-finite duration.

@@ -83,6 +83,10 @@ std::string line_chart(const std::string& title, const std::string& x_label, con
         points += fmt::format("{:.1f},{:.1f} ", x.map(s.x[i], kLeft, kW - kRight), y.map(s.y[i], kH - kBottom, kTop));
     const char* colour = kPalette[k % 8];
     out += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"/>\n", colour, points);
+    for (size_t i : s.marked)
+      if (i < s.x.size() && i < s.y.size() && std::isfinite(s.y[i]))
+        out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n",
+                           x.map(s.x[i], kLeft, kW - kRight), y.map(s.y[i], kH - kBottom, kTop), colour);
     const double ly = kTop + 14 + 16.0 * static_cast<double>(k);
     out += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"2\"/>"
                        "<text x=\"{}\" y=\"{}\">{}</text>\n", kW - kRight + 8, ly, kW - kRight + 24, ly, colour,

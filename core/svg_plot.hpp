@@ -1,6 +1,7 @@
 #pragma once
 /// Plots as standalone SVG text (no script, no external reference), for analysis reports: line charts with a
 /// legend, and a filled contour map of a surface with iso-lines.
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -9,9 +10,10 @@ namespace saq::host {
 struct Series {
   std::string name;
   std::vector<double> x, y;
+  std::vector<std::size_t> marked;  ///< indices of points drawn as rings on the line
 };
 
-/// Lines over a shared x axis; non-finite points are left out. Axis ranges cover every series.
+/// Lines over a shared x axis, marked points as rings; non-finite points are left out. Axis ranges cover every series.
 std::string line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
                        const std::vector<Series>& series);
 

@@ -36,6 +36,12 @@ fi
 if [ ! -f tools/onnx/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 ]; then
   (cd tools/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
+# ccache caches compiles that use a precompiled header (every source here) only with these sloppiness flags:
+# __TIME__ and #define changes are invisible through a PCH, and the PCH is newer than the compile that reads it.
+# Set in the user's ccache config when nothing is set there yet.
+if command -v ccache >/dev/null && [ -z "$(ccache --get-config sloppiness 2>/dev/null)" ]; then
+  ccache --set-config sloppiness=pch_defines,time_macros,include_file_mtime,include_file_ctime
+fi
 [ "$deps_only" = 1 ] && exit 0
 [ -f build/build.ninja ] || meson setup build
 ninja -C build

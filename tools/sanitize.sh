@@ -6,7 +6,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${SAQ_SAN_BUILD_DIR:-build-san}
 if [ ! -f "$build/build.ninja" ]; then
-  CXX=clang++ meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true >/dev/null ||
+  # -O1, as the sanitizers' documentation advises (and ~15% quicker to compile than -O3); no benchmarks: they
+  # are no tests
+  CXX=clang++ meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Doptimization=1 \
+    -Dbenchmarks=false >/dev/null ||
     { echo "0 passed, 1 failed"; exit 1; }
 fi
 if ! ninja -C "$build"; then echo "0 passed, 1 failed"; exit 1; fi

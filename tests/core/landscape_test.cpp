@@ -2,6 +2,8 @@
 // same filter of the weights (Li et al.), the same seed draws the same direction, and the grid holds α = 0.
 #include "unit.hpp"
 
+#include <cmath>
+
 #include <ATen/ATen.h>
 
 #include "landscape.hpp"
@@ -33,4 +35,25 @@ TEST_CASE("grids are evenly spaced and hold 0 exactly when symmetric with an odd
   CHECK(a.back() == 0.5);
   CHECK(a[10] == 0.0);
   CHECK(a[1] - a[0] == doctest::Approx(0.05));
+}
+
+TEST_CASE("loss jumps: a step in a slice is found where it is, a smooth bowl has none") {
+  const auto a = saq::host::linspace(-1, 1, 21);
+  std::vector<double> bowl, stepped, levels;
+  for (double x : a) {
+    bowl.push_back(x * x);
+    // the bowl plus a rise of 0.5 between α = 0.3 and α = 0.4 (grid points 13 and 14)
+    stepped.push_back(x * x + (x > 0.35 ? 0.5 : 0.0));
+    levels.push_back(x > 0.35 ? 0.2 : 0.1);
+  }
+  CHECK(saq::host::find_jumps(a, bowl, {}).empty());  // steps 0.1·|α_i + α_{i+1}|: largest 0.19, median 0.11
+  const auto j = saq::host::find_jumps(a, stepped, levels);
+  REQUIRE(j.size() == 1);
+  CHECK(j[0].index == 13);
+  CHECK(j[0].from == doctest::Approx(0.3));
+  CHECK(j[0].to == doctest::Approx(0.4));
+  CHECK(j[0].loss_change == doctest::Approx(0.5 + 0.4 * 0.4 - 0.3 * 0.3));
+  CHECK(j[0].level_change == doctest::Approx(0.1));
+  CHECK(std::isnan(saq::host::find_jumps(a, stepped, {})[0].level_change));
+  CHECK(saq::host::find_jumps({0, 1}, {0, 5}, {}).empty());  // too few points to tell a jump from a slope
 }

@@ -128,3 +128,16 @@ TEST_CASE_FIXTURE(Fixture, "before any time has passed there is no rate and no E
   ProgressDisplay p(20, options(false));
   CHECK(p.line() == "stage 1 epoch 2/5 step  0/20  -- img/s  loss 0.0000  ETA --:--");
 }
+
+TEST_CASE_FIXTURE(Fixture, "work that is not training: no img/s, no loss, a note of what runs") {
+  ProgressDisplay p(7, options(false));
+  p.set_note("loss slices");
+  t = 30;
+  p.update(3, -1, std::nan(""));
+  // 3 of 7 done in 30 s: ETA = 30 / 3 × 4 = 40 s
+  CHECK(p.line() == "stage 1 epoch 2/5 step 3/7  loss slices  ETA 0:40");
+  p.set_note("");
+  t = 70;
+  p.update(7, -1, std::nan(""));
+  CHECK(p.line() == "stage 1 epoch 2/5 step 7/7  ETA 0:00");
+}
