@@ -20,14 +20,8 @@ declare -A flags=(
   [gsam]="--set optimizer.use=gsam"
   [msam]="--set optimizer.use=msam"
 )
-run() {  # run NAME PIPELINE ARGS...: skipped when NAME already has a summary
-  local name=$1 pipeline=$2
-  shift 2
-  [ -f "$out/$name/summary.json" ] && return 0
-  rm -rf "$out/$name"
-  "$host" run "$pipeline" -q --set run.out_dir="$out" --set run.name="$name" "$@"
-  echo "$name: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["test_top1"])' "$out/$name/summary.json")"
-}
+# shellcheck source=sweep.sh
+source "$here/sweep.sh"
 mkdir -p "$out" docs
 for seed in "${seeds[@]}"; do
   run "fp32-s$seed" "$here/fashion_mnist_fp32.toml" --set run.seed="$seed"
