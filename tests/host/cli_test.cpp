@@ -50,6 +50,30 @@ TEST_CASE("a valid pipeline validates and prints its resolved form") {
   CHECK(has(r, "momentum = 0.9"));  // a default written out
 }
 
+TEST_CASE("validate of several files checks each: an error for each bad one in order, the good ones valid") {
+  TempDir dir;
+  saq::test::write_file(dir / "a.toml", kGood);
+  saq::test::write_file(dir / "b.toml", replaced(kGood, "width = 4", "widht = 4"));
+  saq::test::write_file(dir / "c.toml", kGood);
+  saq::test::write_file(dir / "d.toml", replaced(kGood, "lr = 0.05", "lr = = 0.05"));
+  const std::string d = dir.path().string();
+  Result r = saqhost("validate " + d + "/a.toml " + d + "/b.toml " + d + "/c.toml " + d + "/d.toml --set stage.0.epochs=2");
+  CHECK(r.status == 2);
+  CHECK(saq::test::occurrences(r.output, "saqhost: error: ") == 2);
+  const auto b = r.output.find("b.toml:10:1: model.widht: unknown key"), dd = r.output.find("d.toml:13:");
+  CHECK(b != std::string::npos);
+  CHECK(dd != std::string::npos);
+  CHECK(b < dd);
+  CHECK(has(r, d + "/a.toml is valid"));
+  CHECK(has(r, d + "/c.toml is valid"));
+  CHECK_FALSE(has(r, "momentum = 0.9"));  // no resolved pipeline printed for several
+  // --set applies to each file: a bad override makes every file bad
+  Result s = saqhost("validate " + d + "/a.toml " + d + "/c.toml --set stage.0.epochs=-1");
+  CHECK(s.status == 2);
+  CHECK(saq::test::occurrences(s.output, "stage.0.epochs") >= 2);
+  CHECK(saqhost("validate -q " + d + "/a.toml " + d + "/c.toml").status == 0);
+}
+
 TEST_CASE("malformed TOML names the line and column") {
   TempDir dir;
   Result r = saqhost_on(dir, replaced(kGood, "lr = 0.05", "lr = = 0.05"));
