@@ -50,7 +50,7 @@ std::multimap<std::uint32_t, Field> parse(const std::string& msg) {
   size_t at = 0;
   while (at < msg.size()) {
     std::uint64_t key = varint(msg, at);
-    Field f{static_cast<std::uint32_t>(key >> 3), static_cast<std::uint32_t>(key & 7)};
+    Field f{static_cast<std::uint32_t>(key >> 3), static_cast<std::uint32_t>(key & 7), 0, {}};
     switch (f.wire) {
       case 0: f.bits = varint(msg, at); break;
       case 1: f.bits = le(msg, at, 8), at += 8; break;

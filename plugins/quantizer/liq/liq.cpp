@@ -17,7 +17,7 @@ namespace {
 class LiqTensorQuantizer final : public TensorQuantizer {
  public:
   LiqTensorQuantizer(bool weight, bool normalize, bool init_from_data, double init_value)
-      : weight_(weight), normalize_(normalize), init_from_data_(init_from_data) {
+      : weight_(weight), normalize_(normalize) {
     clip_ = register_parameter("clip_value", at::full({1}, init_value));
     initialized_ = register_buffer("initialized", at::full({1}, init_from_data ? 0 : 1, at::kByte));
   }
@@ -47,7 +47,7 @@ class LiqTensorQuantizer final : public TensorQuantizer {
   }
 
  private:
-  bool weight_, normalize_, init_from_data_;
+  bool weight_, normalize_;  // init_from_data lives in the `initialized` buffer (checkpoints carry it)
   at::Tensor clip_, initialized_;
   bool known_initialized_ = false;
 };
