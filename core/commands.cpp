@@ -144,14 +144,18 @@ int resume_run(const CommandLine& cl, const Registry& registry, std::shared_ptr<
   return 0;
 }
 
-/// `saqhost validate A.toml B.toml ...`: each file checked on its own, its error told as saqhost tells one (so a
+/// `saqhost validate|report A.toml B.toml ...`: each file on its own, its error told as saqhost tells one (so a
 /// folder of configs is one start of LibTorch, not one per file); the worst exit status of them all.
-int validate_each(const std::vector<std::string>& files, const CommandLine& cl, const Registry& registry,
-                  std::shared_ptr<spdlog::logger> log) {
+int for_each_pipeline(const std::vector<std::string>& files, const CommandLine& cl, const Registry& registry,
+                      std::shared_ptr<spdlog::logger> log) {
   int status = 0;
   for (const auto& file : files) {
     try {
       Pipeline pipeline = load_pipeline(file, cl.overrides, registry);
+      if (cl.command == "report") {
+        std::cout << report_pipeline(pipeline, registry, log) << "\n" << std::flush;
+        continue;
+      }
       check_components(pipeline, registry, log);
       log->info("{} is valid", file);
     } catch (const InputError& e) {
@@ -182,7 +186,8 @@ int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
     log->info("{}: {} tensors from {}", out, n, cl.pipeline);
     return 0;
   }
-  if (cl.command != "analyze" && cl.command != "export" && cl.command != "validate" && !cl.more.empty())
+  if (cl.command != "analyze" && cl.command != "export" && cl.command != "validate" && cl.command != "report" &&
+      !cl.more.empty())
     throw InputError(cl.command + ": unexpected argument '" + cl.more.front() + "'");
   if (cl.command != "analyze" && (!cl.budget.empty() || !cl.rhos.empty()))
     throw InputError("--budget and --rho are for analyze, not " + cl.command);
@@ -254,10 +259,10 @@ int run_command(const CommandLine& cl, std::shared_ptr<spdlog::logger> log) {
     return resume_run(cl, registry, log);
   }
   if (cl.pipeline.empty()) throw InputError(cl.command + ": which pipeline? (saqhost " + cl.command + " PIPELINE.toml)");
-  if (cl.command == "validate" && !cl.more.empty()) {
+  if ((cl.command == "validate" || cl.command == "report") && !cl.more.empty()) {
     std::vector<std::string> files = {cl.pipeline};
     files.insert(files.end(), cl.more.begin(), cl.more.end());
-    return validate_each(files, cl, registry, log);
+    return for_each_pipeline(files, cl, registry, log);
   }
   Pipeline pipeline = load_pipeline(cl.pipeline, cl.overrides, registry);
   if (cl.command == "validate") {

@@ -24,7 +24,7 @@ const char* kUsage =
     "  resume RUN_DIR                            continue a stopped run from its last checkpoint\n"
     "  run|resume ... --nproc N                  data parallel on N local processes (torchrun and srun work too)\n"
     "  validate PIPELINE.toml [--set key=value]... check a pipeline without running it\n"
-    "  validate A.toml B.toml...                 check each (an error per bad one), print no pipeline\n"
+    "  validate|report A.toml B.toml...          each file in turn (an error per bad one); validate prints no pipeline\n"
     "  report PIPELINE.toml [--set key=value]...   per-layer bits, BOPs and memory footprint, without training\n"
     "  plugins [--describe NAME]                 list components, or one component's parameters\n"
     "  export RUN_DIR [-o model.onnx] [--checkpoint final|stageN] [--profile onnxruntime|tensorrt] [--allow-float]\n"

@@ -50,7 +50,7 @@ TEST_CASE("a valid pipeline validates and prints its resolved form") {
   CHECK(has(r, "momentum = 0.9"));  // a default written out
 }
 
-TEST_CASE("validate of several files checks each: an error for each bad one in order, the good ones valid") {
+TEST_CASE("validate and report of several files take each: an error for each bad one in order, the good ones done") {
   TempDir dir;
   saq::test::write_file(dir / "a.toml", kGood);
   saq::test::write_file(dir / "b.toml", replaced(kGood, "width = 4", "widht = 4"));
@@ -72,6 +72,13 @@ TEST_CASE("validate of several files checks each: an error for each bad one in o
   CHECK(s.status == 2);
   CHECK(saq::test::occurrences(s.output, "stage.0.epochs") >= 2);
   CHECK(saqhost("validate -q " + d + "/a.toml " + d + "/c.toml").status == 0);
+  // report likewise: a's report, b's error, c's report
+  Result p = saqhost("report -q " + d + "/a.toml " + d + "/b.toml " + d + "/c.toml");
+  CHECK(p.status == 2);
+  CHECK(saq::test::occurrences(p.output, "saqhost: error: ") == 1);
+  CHECK(has(p, "# " + d + "/a.toml\n"));
+  CHECK(has(p, "# " + d + "/c.toml\n"));
+  CHECK(saq::test::occurrences(p.output, "**Total: ") == 2);
 }
 
 TEST_CASE("malformed TOML names the line and column") {
