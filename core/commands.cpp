@@ -161,6 +161,8 @@ int for_each_pipeline(const std::vector<std::string>& files, const CommandLine& 
     } catch (const InputError& e) {
       std::cerr << "saqhost: error: " << e.what() << "\n";
       status = std::max(status, 2);
+    } catch (const Interrupted&) {
+      throw;  // a signal stops them all, as it stops one
     } catch (const std::exception& e) {
       std::cerr << "saqhost: error: " << file << ": " << e.what() << "\n";
       status = std::max(status, 1);
