@@ -59,33 +59,42 @@ void flatten(const StateDict& s, const std::string& prefix, std::map<std::string
   }
 }
 
-/// Opens `file` with Python's torch.load(weights_only=True) and checks every tensor and string against saq's
-/// reader; returns how many tensors Python saw.
-std::size_t check_with_torch_load(const fs::path& file, const TempDir& dir) {
-  CAPTURE(file);
-  const fs::path out = dir / (file.filename().string() + ".flat.pth");
+/// Opens each file with Python's torch.load(weights_only=True) (one Python for all) and checks every tensor and
+/// string against saq's reader; returns how many tensors Python saw in each.
+std::vector<std::size_t> check_with_torch_load(const std::vector<fs::path>& files, const TempDir& dir) {
+  std::string args;
+  for (const auto& file : files) args += " " + file.string() + " " + (dir / (file.filename().string() + ".flat.pth")).string();
   std::string output;
-  const int status = saq::test::run_command("/usr/bin/python3 " + saq::test::env("SAQ_SOURCE_ROOT") +
-                                                "/tests/host/torch_load.py " + file.string() + " " + out.string(),
-                                            output);
+  const int status = saq::test::run_command(
+      "/usr/bin/python3 " + saq::test::env("SAQ_SOURCE_ROOT") + "/tests/host/torch_load.py" + args, output);
   INFO(output);
   REQUIRE(status == 0);
-  std::map<std::string, at::Tensor> ours;
-  std::map<std::string, std::string> texts;
-  flatten(saq::read_state(file.string()), "", ours, texts);
-  const saq::NamedTensors theirs = saq::read_state_dict(out.string());
-  CHECK(theirs.size() == ours.size());
-  for (const auto& entry : theirs) {  // no structured binding: CAPTURE is a lambda (clang)
-    const std::string& name = entry.first;
-    const at::Tensor& t = entry.second;
-    CAPTURE(name);
-    REQUIRE(ours.count(name) == 1);
-    CHECK((t.scalar_type() == ours[name].scalar_type()));
-    CHECK(t.sizes() == ours[name].sizes());
-    CHECK(bytes_of(t) == bytes_of(ours[name]));
+  std::vector<std::size_t> seen;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const fs::path& file = files[i];
+    CAPTURE(file);
+    const auto at = output.find("== " + file.string() + "\n");
+    REQUIRE(at != std::string::npos);
+    const auto end = i + 1 < files.size() ? output.find("== " + files[i + 1].string() + "\n", at) : std::string::npos;
+    const std::string said = output.substr(at, end == std::string::npos ? end : end - at);
+    std::map<std::string, at::Tensor> ours;
+    std::map<std::string, std::string> texts;
+    flatten(saq::read_state(file.string()), "", ours, texts);
+    const saq::NamedTensors theirs = saq::read_state_dict((dir / (file.filename().string() + ".flat.pth")).string());
+    CHECK(theirs.size() == ours.size());
+    for (const auto& entry : theirs) {  // no structured binding: CAPTURE is a lambda (clang)
+      const std::string& name = entry.first;
+      const at::Tensor& t = entry.second;
+      CAPTURE(name);
+      REQUIRE(ours.count(name) == 1);
+      CHECK((t.scalar_type() == ours[name].scalar_type()));
+      CHECK(t.sizes() == ours[name].sizes());
+      CHECK(bytes_of(t) == bytes_of(ours[name]));
+    }
+    for (const auto& [name, text] : texts) CHECK(said.find(name + "=" + text + "\n") != std::string::npos);
+    seen.push_back(theirs.size());
   }
-  for (const auto& [name, text] : texts) CHECK(output.find(name + "=" + text + "\n") != std::string::npos);
-  return theirs.size();
+  return seen;
 }
 
 std::string search_pipeline(const TempDir& dir) {
@@ -135,9 +144,14 @@ TEST_CASE("every file a run keeps opens in torch.load(weights_only=True), its te
   INFO(r.output);
   REQUIRE(r.status == 0);
   const fs::path run = dir / "runs/s";
+  const fs::path killed = killed_run(dir);
+  const fs::path resume = killed / "checkpoints/resume.pt";
+  std::vector<fs::path> files;
   for (const char* f : {"checkpoints/stage0.pt", "checkpoints/stage0.pth", "checkpoints/stage2.pt", "checkpoints/final.pt",
                         "checkpoints/final.pth", "search/state.pt"})
-    CHECK(check_with_torch_load(run / f, dir) > 0);
+    files.push_back(run / f);
+  files.push_back(resume);
+  for (std::size_t n : check_with_torch_load(files, dir)) CHECK(n > 0);
   const StateDict state = saq::read_state((run / "search/state.pt").string());
   CHECK(state.text("kind") == "samq search state");
   CHECK(state.child("generator_adam").text("kind") == "adam");
@@ -148,9 +162,6 @@ TEST_CASE("every file a run keeps opens in torch.load(weights_only=True), its te
   const saq::NamedTensors pth = saq::read_state_dict((run / "checkpoints/final.pth").string());
   CHECK(saq::read_state_dict((run / "checkpoints/final.pt").string()).size() == pth.size());
 
-  const fs::path killed = killed_run(dir);
-  const fs::path resume = killed / "checkpoints/resume.pt";
-  CHECK(check_with_torch_load(resume, dir) > 0);
   const StateDict point = saq::read_state(resume.string());
   CHECK(point.text("kind") == "saqhost resume");
   CHECK(point.child("point").integer("step") == 1);

@@ -1,7 +1,8 @@
 # Opens a file as a PyTorch user would, torch.load(path, weights_only=True) (the loader that refuses anything
 # but tensors and plain data), and writes what it holds, flattened to dotted names, to OUT with torch.save:
 # tensors as they are, ints/floats/bools as 0-d tensors of int64/float64/bool, strings to stdout as name=value.
-# The C++ test compares OUT with what saqhost saved. usage: torch_load.py FILE OUT
+# The C++ test compares OUT with what saqhost saved. Several pairs in one call (importing torch takes ~1 s), each
+# file's lines after a "== FILE" line. usage: torch_load.py FILE OUT [FILE OUT]...
 import sys
 
 import torch
@@ -25,8 +26,12 @@ def flatten(prefix, value, tensors):
         raise SystemExit(f"{prefix[:-1]}: unexpected {type(value).__name__}")
 
 
-state = torch.load(sys.argv[1], weights_only=True)
-tensors = {}
-flatten("", state, tensors)
-torch.save(tensors, sys.argv[2])
-print(f"tensors={len(tensors)}")
+if len(sys.argv) < 3 or len(sys.argv) % 2 != 1:
+    raise SystemExit("usage: torch_load.py FILE OUT [FILE OUT]...")
+for source, out in zip(sys.argv[1::2], sys.argv[2::2]):
+    print(f"== {source}")
+    state = torch.load(source, weights_only=True)
+    tensors = {}
+    flatten("", state, tensors)
+    torch.save(tensors, out)
+    print(f"tensors={len(tensors)}")
