@@ -39,6 +39,14 @@ std::string pipeline_error(const TempDir& dir, const std::string& text, const st
 
 /// Whether `part` occurs in `text`.
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+/// The part of `text` from `from` up to the next `to` after it (to the end when `to` is empty or absent); empty
+/// when `from` is absent. For output that tells several files one after another, each under its own heading.
+inline std::string between(const std::string& text, const std::string& from, const std::string& to = "") {
+  const auto at = text.find(from);
+  if (at == std::string::npos) return "";
+  const auto end = to.empty() ? std::string::npos : text.find(to, at + from.size());
+  return text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
 
 /// An environment variable the test suite sets (see tests/meson.build).
 std::string env(const char* name);

@@ -73,10 +73,9 @@ std::vector<std::size_t> check_with_torch_load(const std::vector<fs::path>& file
   for (size_t i = 0; i < files.size(); ++i) {
     const fs::path& file = files[i];
     CAPTURE(file);
-    const auto at = output.find("== " + file.string() + "\n");
-    REQUIRE(at != std::string::npos);
-    const auto end = i + 1 < files.size() ? output.find("== " + files[i + 1].string() + "\n", at) : std::string::npos;
-    const std::string said = output.substr(at, end == std::string::npos ? end : end - at);
+    const std::string said = saq::test::between(output, "== " + file.string() + "\n",
+                                                i + 1 < files.size() ? "== " + files[i + 1].string() + "\n" : "");
+    REQUIRE_FALSE(said.empty());
     std::map<std::string, at::Tensor> ours;
     std::map<std::string, std::string> texts;
     flatten(saq::read_state(file.string()), "", ours, texts);
