@@ -173,8 +173,10 @@ std::vector<double> block_sums(std::int64_t numel, std::int64_t groups, const Bo
   return sums;
 }
 
-/// The backward loop of one block: writes ∂L/∂x when gx is given, returns the block's sum of terms.
-template <class Rule, bool kGradX>
+/// The backward loop of one block: writes ∂L/∂x when kGradX, returns the block's sum of terms when kTerms (0
+/// otherwise: the terms are then never computed, which roughly halves the loop for a pass that wants ∂L/∂x alone,
+/// as a sharpness-aware ascent towards the quantized weights does).
+template <class Rule, bool kGradX, bool kTerms>
 double grad_block(const Rule& r, const float* x, const float* g, float* gx, std::int64_t begin, std::int64_t end) {
   double lanes[kLanes] = {};
   std::int64_t i = begin;
@@ -183,13 +185,13 @@ double grad_block(const Rule& r, const float* x, const float* g, float* gx, std:
       float term;
       const float d = r.grad(x[i + l], g[i + l], term);
       if constexpr (kGradX) gx[i + l] = d;
-      lanes[l] += term;
+      if constexpr (kTerms) lanes[l] += term;
     }
   for (; i < end; ++i) {
     float term;
     const float d = r.grad(x[i], g[i], term);
     if constexpr (kGradX) gx[i] = d;
-    lanes[0] += term;
+    if constexpr (kTerms) lanes[0] += term;
   }
   double sum = 0.0;
   for (double v : lanes) sum += v;
@@ -227,8 +229,11 @@ struct FusedQuant : torch::autograd::Function<FusedQuant<Rule>> {
     cfg.qn = ctx->saved_data["qn"].toInt();
     cfg.qp = ctx->saved_data["qp"].toInt();
     cfg.grad_scale = ctx->saved_data["grad_scale"].toDouble();
+    // needs_input_grad follows the graph task: a backward towards other inputs (autograd::grad) skips the parameter
+    const bool want_x = ctx->needs_input_grad(0), want_p = ctx->needs_input_grad(1);
+    if (!want_x && !want_p) return {at::Tensor(), at::Tensor(), at::Tensor()};
     const at::Tensor g = grads[0].contiguous();
-    at::Tensor gx = ctx->needs_input_grad(0) ? at::empty(x.sizes(), x.options()) : at::Tensor();
+    at::Tensor gx = want_x ? at::empty(x.sizes(), x.options()) : at::Tensor();
     const float* px = x.data_ptr<float>();
     const float* pg = g.data_ptr<float>();
     const float* pp = p.data_ptr<float>();
@@ -236,11 +241,12 @@ struct FusedQuant : torch::autograd::Function<FusedQuant<Rule>> {
     const std::vector<double> sums =
         block_sums(x.numel(), p.numel(), [&](std::int64_t grp, std::int64_t begin, std::int64_t end) {
           const Rule r(pp[grp], cfg);
-          return pgx ? grad_block<Rule, true>(r, px, pg, pgx, begin, end)
-                     : grad_block<Rule, false>(r, px, pg, nullptr, begin, end);
+          if (!want_p) return grad_block<Rule, true, false>(r, px, pg, pgx, begin, end);
+          return pgx ? grad_block<Rule, true, true>(r, px, pg, pgx, begin, end)
+                     : grad_block<Rule, false, true>(r, px, pg, nullptr, begin, end);
         });
     at::Tensor gp;
-    if (ctx->needs_input_grad(1)) {
+    if (want_p) {
       gp = at::empty(p.sizes(), p.options());
       float* out = gp.data_ptr<float>();
       for (std::int64_t k = 0; k < p.numel(); ++k)

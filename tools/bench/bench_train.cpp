@@ -21,28 +21,57 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-/// Mean milliseconds of `steps` optimizer steps on fresh batches, after 5 warm-up steps: a mean, not a median,
-/// so that a method whose cost comes every k-th step (LookSAM) is charged for it.
-double mean_step_ms(Model& model, Optimizer& opt, Loader& loader, int steps) {
-  std::vector<double> ms;
-  Batch b;
-  loader.start_epoch(1);
-  for (int i = 0; i < steps + 5; ++i) {
-    if (!loader.next(b)) loader.start_epoch(2 + i), loader.next(b);
-    Progress progress;  // step by step, as the host gives it (LookSAM's refreshes follow it)
-    progress.step = i, progress.steps_per_epoch = steps + 5;
-    opt.begin_step(progress);
-    auto t = Clock::now();
-    opt.step([&](const at::Tensor& rows) {  // a sub-batch by index, as the host's loss function (ESAM's selection)
-      if (!rows.defined()) return host::cross_entropy_per_sample(model.forward(b.x), b.y, 0.0);
-      return host::cross_entropy_per_sample(model.forward(b.x.index_select(0, rows)), b.y.index_select(0, rows), 0.0);
-    });
-    if (i >= 5) ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+/// One configuration's steps (an optimizer, at FP32 or at the pipeline's bits), timed on fresh batches: the
+/// configurations take turns, a few steps each (`round`), so that a machine that slows down or speeds up during the
+/// run charges them alike, and the ratios printed are of steps taken side by side.
+struct Timed {
+  Optimizer* opt;
+  bool fp32;
+  int step = 0, timed = 0;
+  double ms = 0;
+  double mean() const { return ms / timed; }
+};
+
+class Bench {
+ public:
+  Bench(Model& model, Loader& loader, const std::vector<host::LayerBits>& bits)
+      : model_(model), loader_(loader), bits_(bits) {
+    loader_.start_epoch(1);
   }
-  double sum = 0;
-  for (double v : ms) sum += v;
-  return sum / static_cast<double>(ms.size());
-}
+
+  /// `n` steps of `t`; they count unless `warm_up` (a mean, not a median: a method whose cost comes every k-th
+  /// step, LookSAM, is charged for it when n is a multiple of k).
+  void run(Timed& t, int n, bool warm_up) {
+    if (!bits_.empty()) host::apply_bits(model_, bits_, t.fp32);
+    for (int i = 0; i < n; ++i) {
+      if (!loader_.next(b_)) loader_.start_epoch(++epoch_), loader_.next(b_);
+      Progress progress;  // step by step, as the host gives it (LookSAM's refreshes follow it)
+      progress.step = t.step++, progress.steps_per_epoch = 1000000;
+      t.opt->begin_step(progress);
+      auto t0 = Clock::now();
+      t.opt->step([&](const at::Tensor& rows) {  // a sub-batch by index, as the host's loss function (ESAM's selection)
+        if (!rows.defined()) return host::cross_entropy_per_sample(model_.forward(b_.x), b_.y, 0.0);
+        return host::cross_entropy_per_sample(model_.forward(b_.x.index_select(0, rows)), b_.y.index_select(0, rows),
+                                              0.0);
+      });
+      if (!warm_up) t.ms += std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), ++t.timed;
+    }
+  }
+
+  /// 5 warm-up steps each, then turns of `round` steps until each has `steps`.
+  void run_all(std::vector<Timed*> all, int steps, int round) {
+    for (Timed* t : all) run(*t, 5, true);
+    for (int done = 0; done < steps; done += round)
+      for (Timed* t : all) run(*t, std::min(round, steps - done), false);
+  }
+
+ private:
+  Model& model_;
+  Loader& loader_;
+  const std::vector<host::LayerBits>& bits_;
+  Batch b_;
+  std::int64_t epoch_ = 1;
+};
 
 int bench(int argc, char** argv) {
   const std::string file = argc > 1 ? argv[1] : "configs/quickstart.toml";
@@ -88,38 +117,47 @@ int bench(int argc, char** argv) {
       use == "sam" || use == "asam" || use == "esam" || use == "looksam" || use == "gsam" || use == "msam";
   auto opt = optimizer(sharpness_aware ? std::vector<std::string>{"optimizer.rho=0"} : std::vector<std::string>{});
   model->train();
-  host::apply_bits(*model, bits, true);
-  const double fp32_ms = mean_step_ms(*model, *opt, *loader, steps);
+  Bench bench(*model, *loader, bits);
+  Timed fp32{opt.get(), true}, qat{opt.get(), false};
+  std::vector<Timed*> all = {&fp32};
+  if (p.quantizer) all.push_back(&qat);
+  std::shared_ptr<Optimizer> sam, esam, looksam, gsam, msam;
+  Timed sam_t{nullptr, false}, esam_t{nullptr, false}, looksam_t{nullptr, false}, gsam_t{nullptr, false},
+      msam_t{nullptr, false};
+  if (p.quantizer && sharpness_aware) {
+    sam = optimizer({});
+    esam = optimizer({"optimizer.use=esam", "optimizer.beta=0.5", "optimizer.gamma=0.5"});
+    looksam = optimizer({"optimizer.use=looksam", "optimizer.k=5"});
+    gsam = optimizer({"optimizer.use=gsam"});
+    msam = optimizer({"optimizer.use=msam"});
+    sam_t.opt = sam.get(), esam_t.opt = esam.get(), looksam_t.opt = looksam.get(), gsam_t.opt = gsam.get();
+    msam_t.opt = msam.get();
+    for (Timed* t : {&sam_t, &esam_t, &looksam_t, &gsam_t, &msam_t}) all.push_back(t);
+  }
+  bench.run_all(all, steps, 5);  // turns of 5 steps: LookSAM (k = 5) refreshes once in each
+  const double fp32_ms = fp32.mean();
   const double train_rate = 1000.0 * static_cast<double>(spec.batch_size) / fp32_ms;
   std::cout << "pipeline " << file << ", " << at::get_num_threads() << " threads, batch " << spec.batch_size << "\n"
-            << "FP32 step:   " << fp32_ms << " ms (mean of " << steps << "), " << train_rate << " images/s\n";
+            << "FP32 step:   " << fp32_ms << " ms (mean of " << fp32.timed << ", in turns of 5 steps with the others), "
+            << train_rate << " images/s\n";
   if (p.quantizer) {
-    host::apply_bits(*model, bits, false);
-    const double qat_ms = mean_step_ms(*model, *opt, *loader, steps);
+    const double qat_ms = qat.mean();
     std::cout << "QAT step:    " << qat_ms << " ms with '" << p.quantizer->use() << "' at the pipeline's bits\n"
               << "ratio QAT/FP32: " << qat_ms / fp32_ms << " (target <= 1.15)\n";
     if (sharpness_aware) {
-      auto sam = optimizer({});
-      const double sam_ms = mean_step_ms(*model, *sam, *loader, steps);
-      auto esam = optimizer({"optimizer.use=esam", "optimizer.beta=0.5", "optimizer.gamma=0.5"});
-      const double esam_ms = mean_step_ms(*model, *esam, *loader, steps);
+      const double sam_ms = sam_t.mean(), esam_ms = esam_t.mean(), looksam_ms = looksam_t.mean(),
+                   gsam_ms = gsam_t.mean(), msam_ms = msam_t.mean();
       std::cout << use << " step:    " << sam_ms << " ms (rho " << p.optimizer->get<double>("rho") << ", perturb "
                 << p.optimizer->get<std::string>("perturb") << ")\n"
                 << "ratio " << use << "/QAT: " << sam_ms / qat_ms << " (target <= 2.05)\n"
                 << "esam step:   " << esam_ms << " ms (beta = gamma = 0.5)\n"
                 << "ratio esam/QAT: " << esam_ms / qat_ms << " (target <= 1.75 and below " << use << "'s: (3 + beta + "
-                << "3 gamma)/3 = 1.67 in FLOPs)\n";
-      auto looksam = optimizer({"optimizer.use=looksam", "optimizer.k=5"});
-      const double looksam_ms = mean_step_ms(*model, *looksam, *loader, steps);
-      auto gsam = optimizer({"optimizer.use=gsam"});
-      const double gsam_ms = mean_step_ms(*model, *gsam, *loader, steps);
-      std::cout << "looksam step: " << looksam_ms << " ms (k = 5)\n"
+                << "3 gamma)/3 = 1.67 in FLOPs)\n"
+                << "looksam step: " << looksam_ms << " ms (k = 5)\n"
                 << "ratio looksam/QAT: " << looksam_ms / qat_ms << " (target <= 1.3: 1.2 passes on average)\n"
                 << "gsam step:   " << gsam_ms << " ms\n"
-                << "ratio gsam/" << use << ": " << gsam_ms / sam_ms << " (target <= 1.05)\n";
-      auto msam = optimizer({"optimizer.use=msam"});
-      const double msam_ms = mean_step_ms(*model, *msam, *loader, steps);
-      std::cout << "msam step:   " << msam_ms << " ms\n"
+                << "ratio gsam/" << use << ": " << gsam_ms / sam_ms << " (target <= 1.05)\n"
+                << "msam step:   " << msam_ms << " ms\n"
                 << "ratio msam/QAT: " << msam_ms / qat_ms << " (target <= 1.1: one pass)\n";
     }
   }
