@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <vector>
 
 #include <fmt/format.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -63,18 +64,54 @@ C10dCollective::C10dCollective(const WorldSpec& world, std::chrono::milliseconds
     : world_(world), timeout_(timeout), device_(device) {
   const bool host_store = !world.agent_store && world.rank == 0;
   store_ = connect_store(world, host_store, timeout);
-  // Ranks that disagree on the world would wait for each other until the timeout: compare first.
-  set("world_size/" + std::to_string(world.rank), std::to_string(world.world_size));
-  const std::string rank0 = world.rank == 0 ? std::to_string(world.world_size) : get("world_size/0");
-  if (rank0 != std::to_string(world.world_size))
-    throw InputError(fmt::format("rank {} has a world of {} processes, rank 0 of {} (WORLD_SIZE differs between "
-                                 "ranks)", world.rank, world.world_size, rank0));
+  // Ranks that disagree on the world would wait for each other until the timeout: compare first. A rank that
+  // finds rank 0's world another leaves its reason in the store, and rank 0, waiting for every rank's size, stops
+  // with it at once instead of after the timeout.
+  // (A rank sets its own size only once it agrees, so rank 0 never takes a refusing rank for one that joined.)
+  const std::string size = std::to_string(world.world_size);
+  if (world.rank == 0) {
+    set("world_size/0", size);
+    wait_for_ranks();
+  } else if (const std::string rank0 = get("world_size/0"); rank0 != size) {
+    const std::string why = fmt::format("rank {} has a world of {} processes, rank 0 of {} (WORLD_SIZE differs "
+                                        "between ranks)", world.rank, world.world_size, rank0);
+    set("refused/" + std::to_string(world.rank), why);
+    throw InputError(why);
+  } else {
+    set("world_size/" + std::to_string(world.rank), size);
+  }
   beat_store_ = connect_store(world, false, timeout);
   beat_ = std::thread([this] { heartbeat(); });
   try {
     group_ = make_process_group(store_, world, timeout, device, backend_);
   } catch (const std::exception& e) {
-    throw RunError(failure("connecting the process group", e.what()));
+    const std::string why = failure("connecting the process group", e.what());
+    // the destructor does not run for a constructor that throws: a joinable std::thread left behind would call
+    // std::terminate (a rank that never came aborted rank 0 instead of naming it)
+    stop_ = true;
+    beat_.join();
+    throw RunError(why);
+  }
+}
+
+void C10dCollective::wait_for_ranks() {
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  std::vector<bool> joined(static_cast<size_t>(world_.world_size), false);
+  joined[0] = true;
+  for (;;) {
+    std::string missing;
+    for (int r = 1; r < world_.world_size; ++r) {
+      if (joined[static_cast<size_t>(r)]) continue;
+      if (store_->check({"refused/" + std::to_string(r)})) throw InputError(get("refused/" + std::to_string(r)));
+      joined[static_cast<size_t>(r)] = store_->check({"world_size/" + std::to_string(r)});
+      if (!joined[static_cast<size_t>(r)]) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    }
+    if (missing.empty()) return;
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw RunError(fmt::format("rank 0: rank {} did not join the world of {} within {} s (run.dist_timeout_s) at "
+                                 "{}:{} (MASTER_ADDR:MASTER_PORT)", missing, world_.world_size,
+                                 timeout_.count() / 1000, world_.master_addr, world_.master_port));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 

@@ -20,7 +20,8 @@ namespace saq::host {
 class C10dCollective final : public Collective {
  public:
   /// Connects to the world (blocks until every rank is there, at most `timeout`). Throws InputError for a port
-  /// in use, an unreachable store or ranks that disagree on the world size; RunError for a timeout.
+  /// in use, an unreachable store or ranks that disagree on the world size; RunError for a timeout (rank 0 names
+  /// the ranks that did not come).
   C10dCollective(const WorldSpec& world, std::chrono::milliseconds timeout, c10::Device device);
   ~C10dCollective() override;
   int rank() const override { return world_.rank; }
@@ -39,6 +40,9 @@ class C10dCollective final : public Collective {
 
  private:
   void heartbeat();
+  /// Rank 0: until every rank has set its world size; throws a rank's refusal as soon as it is there, and the
+  /// ranks still missing at the timeout.
+  void wait_for_ranks();
   template <class F>
   void run(const std::string& op, F&& f);
   /// `flat` itself, or a copy on the device the backend needs (copied back by the caller).

@@ -1,7 +1,7 @@
 // Faults in a data-parallel run on 2 processes: a rank killed mid-run stops every rank with a message naming it
 // (the launcher at once, hand-started ranks through the heartbeats), Ctrl-C to the launcher saves one checkpoint
 // and the run resumes, and bad launcher input (--nproc 0 or nested, ranks with different pipelines or world
-// sizes, a port in use, an unreachable store) is a clear error.
+// sizes, a rank that never comes, a port in use, an unreachable store) is a clear error.
 #include "unit.hpp"
 
 #include <chrono>
@@ -30,7 +30,8 @@ TEST_CASE("a rank killed mid-run stops every rank, naming it: the launcher at on
   CHECK(p.out0.find("rank 1 stopped answering") != std::string::npos);
 }
 
-TEST_CASE("bad launcher input: --nproc 0 or nested, ranks with different pipelines or world sizes, a port in use") {
+TEST_CASE("bad launcher input: --nproc 0 or nested, ranks with different pipelines or world sizes, a rank that "
+          "never comes, a port in use") {
   TempDir dir;
   saq::test::write_file(dir / "p.toml", pipeline(kSgd, 16));
   Result zero = saq::test::saqhost("run " + (dir / "p.toml").string() + " --nproc 0");
@@ -57,7 +58,16 @@ TEST_CASE("bad launcher input: --nproc 0 or nested, ranks with different pipelin
                        args + " --set run.dist_timeout_s=5");
   CHECK(sizes.status1 == 2);
   CHECK(sizes.out1.find("rank 1 has a world of 3 processes, rank 0 of 2") != std::string::npos);
-  CHECK(sizes.status0 != 0);
+  // rank 0 stops with rank 1's reason, not with the process group's timeout
+  CHECK(sizes.status0 == 2);
+  CHECK(sizes.out0.find("rank 1 has a world of 3 processes, rank 0 of 2") != std::string::npos);
+  CHECK(sizes.out0.find("timed out") == std::string::npos);
+
+  // a rank that never comes: rank 0 names it at the timeout (it aborted, a thread left running, before)
+  port = free_port();
+  Result alone = saq::test::saqhost_cmd(hand_env(0, 2, port), args + " --set run.dist_timeout_s=2");
+  CHECK(alone.status == 1);
+  CHECK(alone.has("rank 0: rank 1 did not join the world of 2 within 2 s (run.dist_timeout_s)"));
 
   // a port something else listens on
   int fd = socket(AF_INET, SOCK_STREAM, 0);
