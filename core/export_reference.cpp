@@ -23,18 +23,22 @@ namespace {
 /// by more than s/2, in double precision. One loop: as tensor ops it took eight double temporaries the size of the
 /// activation, per layer (gigabytes of allocations for a MobileNetV2 at 32x32, most of an export's time).
 std::int64_t count_off_grid(const at::Tensor& x, const at::Tensor& y, const ActivationExport& grid) {
-  const at::Tensor xc = x.to(at::kCPU, at::kFloat).contiguous(), yc = y.to(at::kCPU, at::kFloat).contiguous();
-  const float* px = xc.data_ptr<float>();
-  const float* py = yc.data_ptr<float>();
+  // float holds half and bfloat16 exactly; a double model stays double
+  const at::ScalarType type = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::Tensor xc = x.to(at::kCPU, type).contiguous(), yc = y.to(at::kCPU, type).contiguous();
   const double zp = static_cast<double>(grid.zero_point), lo = static_cast<double>(grid.qmin),
                hi = static_cast<double>(grid.qmax);
-  std::int64_t off = 0;
-  for (std::int64_t i = 0; i < xc.numel(); ++i) {
-    // nearbyint: ties to even, as at::round
-    const double t = std::clamp(std::nearbyint(static_cast<double>(px[i]) / grid.scale) + zp, lo, hi);
-    off += std::abs(static_cast<double>(py[i]) - (t - zp) * grid.scale) > 0.5 * grid.scale;
-  }
-  return off;
+  const auto count = [&](const auto* px, const auto* py) {
+    std::int64_t off = 0;
+    for (std::int64_t i = 0; i < xc.numel(); ++i) {
+      // nearbyint: ties to even, as at::round
+      const double t = std::clamp(std::nearbyint(static_cast<double>(px[i]) / grid.scale) + zp, lo, hi);
+      off += std::abs(static_cast<double>(py[i]) - (t - zp) * grid.scale) > 0.5 * grid.scale;
+    }
+    return off;
+  };
+  return type == at::kDouble ? count(xc.data_ptr<double>(), yc.data_ptr<double>())
+                             : count(xc.data_ptr<float>(), yc.data_ptr<float>());
 }
 
 /// Wraps a layer's activation quantizer: the same output, and its integer codes kept for the first samples.
