@@ -96,8 +96,7 @@ C10dCollective::C10dCollective(const WorldSpec& world, std::chrono::milliseconds
 
 void C10dCollective::wait_for_ranks() {
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
-  std::vector<bool> joined(static_cast<size_t>(world_.world_size), false);
-  joined[0] = true;
+  std::vector<bool> joined(static_cast<size_t>(world_.world_size), false);  // rank 0's entry unused
   for (;;) {
     std::string missing;
     for (int r = 1; r < world_.world_size; ++r) {

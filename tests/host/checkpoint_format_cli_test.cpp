@@ -62,8 +62,9 @@ void flatten(const StateDict& s, const std::string& prefix, std::map<std::string
 /// Opens each file with Python's torch.load(weights_only=True) (one Python for all) and checks every tensor and
 /// string against saq's reader; returns how many tensors Python saw in each.
 std::vector<std::size_t> check_with_torch_load(const std::vector<fs::path>& files, const TempDir& dir) {
+  const auto flat = [&](const fs::path& file) { return dir / (file.filename().string() + ".flat.pth"); };
   std::string args;
-  for (const auto& file : files) args += " " + file.string() + " " + (dir / (file.filename().string() + ".flat.pth")).string();
+  for (const auto& file : files) args += " " + file.string() + " " + flat(file).string();
   std::string output;
   const int status = saq::test::run_command(
       "/usr/bin/python3 " + saq::test::env("SAQ_SOURCE_ROOT") + "/tests/host/torch_load.py" + args, output);
@@ -79,7 +80,7 @@ std::vector<std::size_t> check_with_torch_load(const std::vector<fs::path>& file
     std::map<std::string, at::Tensor> ours;
     std::map<std::string, std::string> texts;
     flatten(saq::read_state(file.string()), "", ours, texts);
-    const saq::NamedTensors theirs = saq::read_state_dict((dir / (file.filename().string() + ".flat.pth")).string());
+    const saq::NamedTensors theirs = saq::read_state_dict(flat(file).string());
     CHECK(theirs.size() == ours.size());
     for (const auto& entry : theirs) {  // no structured binding: CAPTURE is a lambda (clang)
       const std::string& name = entry.first;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "loss.hpp"
@@ -25,8 +26,8 @@ namespace {
 /// configurations take turns, a few steps each (`round`), so that a machine that slows down or speeds up during the
 /// run charges them alike, and the ratios printed are of steps taken side by side.
 struct Timed {
-  Optimizer* opt;
-  bool fp32;
+  std::shared_ptr<Optimizer> opt;
+  bool fp32 = false;
   int step = 0, timed = 0;
   double ms = 0;
   double mean() const { return ms / timed; }
@@ -118,21 +119,16 @@ int bench(int argc, char** argv) {
   auto opt = optimizer(sharpness_aware ? std::vector<std::string>{"optimizer.rho=0"} : std::vector<std::string>{});
   model->train();
   Bench bench(*model, *loader, bits);
-  Timed fp32{opt.get(), true}, qat{opt.get(), false};
+  Timed fp32{opt, true}, qat{opt, false}, sam, esam, looksam, gsam, msam;
   std::vector<Timed*> all = {&fp32};
   if (p.quantizer) all.push_back(&qat);
-  std::shared_ptr<Optimizer> sam, esam, looksam, gsam, msam;
-  Timed sam_t{nullptr, false}, esam_t{nullptr, false}, looksam_t{nullptr, false}, gsam_t{nullptr, false},
-      msam_t{nullptr, false};
   if (p.quantizer && sharpness_aware) {
-    sam = optimizer({});
-    esam = optimizer({"optimizer.use=esam", "optimizer.beta=0.5", "optimizer.gamma=0.5"});
-    looksam = optimizer({"optimizer.use=looksam", "optimizer.k=5"});
-    gsam = optimizer({"optimizer.use=gsam"});
-    msam = optimizer({"optimizer.use=msam"});
-    sam_t.opt = sam.get(), esam_t.opt = esam.get(), looksam_t.opt = looksam.get(), gsam_t.opt = gsam.get();
-    msam_t.opt = msam.get();
-    for (Timed* t : {&sam_t, &esam_t, &looksam_t, &gsam_t, &msam_t}) all.push_back(t);
+    sam.opt = optimizer({});
+    esam.opt = optimizer({"optimizer.use=esam", "optimizer.beta=0.5", "optimizer.gamma=0.5"});
+    looksam.opt = optimizer({"optimizer.use=looksam", "optimizer.k=5"});
+    gsam.opt = optimizer({"optimizer.use=gsam"});
+    msam.opt = optimizer({"optimizer.use=msam"});
+    for (Timed* t : {&sam, &esam, &looksam, &gsam, &msam}) all.push_back(t);
   }
   bench.run_all(all, steps, 5);  // turns of 5 steps: LookSAM (k = 5) refreshes once in each
   const double fp32_ms = fp32.mean();
@@ -145,8 +141,8 @@ int bench(int argc, char** argv) {
     std::cout << "QAT step:    " << qat_ms << " ms with '" << p.quantizer->use() << "' at the pipeline's bits\n"
               << "ratio QAT/FP32: " << qat_ms / fp32_ms << " (target <= 1.15)\n";
     if (sharpness_aware) {
-      const double sam_ms = sam_t.mean(), esam_ms = esam_t.mean(), looksam_ms = looksam_t.mean(),
-                   gsam_ms = gsam_t.mean(), msam_ms = msam_t.mean();
+      const double sam_ms = sam.mean(), esam_ms = esam.mean(), looksam_ms = looksam.mean(), gsam_ms = gsam.mean(),
+                   msam_ms = msam.mean();
       std::cout << use << " step:    " << sam_ms << " ms (rho " << p.optimizer->get<double>("rho") << ", perturb "
                 << p.optimizer->get<std::string>("perturb") << ")\n"
                 << "ratio " << use << "/QAT: " << sam_ms / qat_ms << " (target <= 2.05)\n"
